@@ -1,0 +1,74 @@
+"""The exception hierarchy of hydracache_sync; imports nothing from the package.
+
+::
+
+    HydraCacheError
+    ├── ConfigError(HydraCacheError, ValueError)         bad constructor/decorator arguments
+    ├── MissingDependencyError(HydraCacheError, ImportError)  names the extra to install
+    ├── CodecError(HydraCacheError, TypeError)            a value cannot be encoded
+    ├── InvalidKey(HydraCacheError, KeyError)             a bad key or key segment
+    └── TierError                                         a tier failed (only raised with
+        ├── TierUnavailableError                          ``on_tier_error="raise"``)
+        └── TierTimeoutError(TierError, TimeoutError)
+
+Driver exceptions (redis-py, psycopg2) never cross a tier boundary: each tier maps
+them to :class:`TierError`, chained with ``from``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CodecError",
+    "ConfigError",
+    "HydraCacheError",
+    "InvalidKey",
+    "MissingDependencyError",
+    "TierError",
+    "TierTimeoutError",
+    "TierUnavailableError",
+]
+
+
+class HydraCacheError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class ConfigError(HydraCacheError, ValueError):
+    """A constructor, decorator or option argument is invalid."""
+
+
+class MissingDependencyError(HydraCacheError, ImportError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+
+class CodecError(HydraCacheError, TypeError):
+    """A value cannot be encoded; nothing was stored."""
+
+
+class InvalidKey(HydraCacheError, KeyError):
+    """A key or key segment is not allowed."""
+
+    def __str__(self) -> str:
+        # KeyError.__str__ repr()s its argument; a message reads better plainly.
+        return str(self.args[0]) if self.args else ""
+
+
+class TierError(HydraCacheError):
+    """A tier (Redis, Postgres) failed.
+
+    Args:
+        message: What went wrong.
+        tier: The tier's name, e.g. ``"redis"``.
+    """
+
+    def __init__(self, message: str, *, tier: str = "") -> None:
+        super().__init__(message)
+        self.tier = tier
+
+
+class TierUnavailableError(TierError):
+    """The tier's server refused or dropped the connection."""
+
+
+class TierTimeoutError(TierError, TimeoutError):
+    """The tier did not answer in time."""

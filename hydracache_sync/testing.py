@@ -1,0 +1,125 @@
+"""Test helpers for users and for this package: the remote-tier contract suite.
+
+``TierContract`` is a mixin in the style of cachetools' ``CacheTestMixin``:
+subclass it in a pytest test class and provide a ``tier`` fixture returning a
+fresh, empty :class:`~hydracache_sync.tiers.base.RemoteTier`. This module does
+not import pytest at module level.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .tiers.base import RemoteTier, StoreItem
+
+__all__ = ["TierContract"]
+
+
+class TierContract:
+    """Behaviour every remote tier must show; needs a ``tier`` fixture."""
+
+    def test_missing_key_is_none(self, tier: RemoteTier) -> None:
+        """A key never stored reads as ``None``."""
+        assert tier.get("absent") is None
+
+    def test_set_then_get_round_trips_bytes(self, tier: RemoteTier) -> None:
+        """Bytes come back exactly, binary and empty included."""
+        tier.set("a", b"\x00\xffdata", None, ())
+        tier.set("empty", b"", None, ())
+        assert b"\x00\xffdata" == tier.get("a")
+        assert b"" == tier.get("empty")
+
+    def test_overwrite_replaces(self, tier: RemoteTier) -> None:
+        """A second set of the same key replaces the first."""
+        tier.set("a", b"1", None, ())
+        tier.set("a", b"2", None, ())
+        assert b"2" == tier.get("a")
+
+    def test_ttl_expires(self, tier: RemoteTier) -> None:
+        """An entry with a ttl is gone after it."""
+        tier.set("short", b"x", 0.2, ())
+        tier.set("long", b"y", 60, ())
+        assert b"x" == tier.get("short")
+        time.sleep(0.35)
+        assert tier.get("short") is None
+        assert b"y" == tier.get("long")
+
+    def test_delete(self, tier: RemoteTier) -> None:
+        """Delete removes the key and tells whether it existed."""
+        tier.set("a", b"1", None, ())
+        assert tier.delete("a") is True
+        assert tier.delete("a") is False
+        assert tier.get("a") is None
+
+    def test_many(self, tier: RemoteTier) -> None:
+        """Batch forms keep order and report missing keys as ``None``."""
+        tier.set_many(
+            [StoreItem("k1", b"1", None, ("t",)), StoreItem("k2", b"2", 60, ())]
+        )
+        assert [b"1", None, b"2"] == tier.get_many(["k1", "nope", "k2"])
+        assert [] == tier.get_many([])
+        assert 2 == tier.delete_many(["k1", "k2", "nope"])
+        assert 0 == tier.invalidate_tag("t")
+
+    def test_invalidate_tag(self, tier: RemoteTier) -> None:
+        """Only entries carrying the tag go; the count is returned."""
+        tier.set("u1", b"1", None, ("user:1", "users"))
+        tier.set("u2", b"2", 60, ("user:2", "users"))
+        tier.set("other", b"3", None, ("misc",))
+        assert 1 == tier.invalidate_tag("user:1")
+        assert tier.get("u1") is None
+        assert b"2" == tier.get("u2")
+        assert 1 == tier.invalidate_tag("users")
+        assert tier.get("u2") is None
+        assert b"3" == tier.get("other")
+
+    def test_retag_on_overwrite(self, tier: RemoteTier) -> None:
+        """An overwrite with other tags is not removed by the old tag."""
+        tier.set("k", b"1", None, ("old",))
+        tier.set("k", b"2", None, ("new",))
+        tier.invalidate_tag("old")
+        assert b"2" == tier.get("k")
+        tier.invalidate_tag("new")
+        assert tier.get("k") is None
+
+    def test_wildcard(self, tier: RemoteTier) -> None:
+        """``*`` matches any run, ``:`` included; other keys stay."""
+        for key in ["users:1", "users:1:posts:2", "users:12", "usersX", "teams:1"]:
+            tier.set(key, b"v", None, ())
+        assert 2 == tier.invalidate_pattern("users:1:*") + tier.invalidate_pattern(
+            "users:1"
+        )
+        assert tier.get("users:12") == b"v"
+        assert 2 == tier.invalidate_pattern("users*")
+        assert [None, b"v"] == tier.get_many(["usersX", "teams:1"])
+
+    def test_metacharacters_are_literal(self, tier: RemoteTier) -> None:
+        """Glob and LIKE metacharacters in keys never act as patterns."""
+        keys = ["a[b]c", "a?c", "a%c", "a_c", "a\\c", "abc", "axc"]
+        for key in keys:
+            tier.set(key, key.encode(), None, ())
+        for key in keys[:5]:
+            assert 1 == tier.invalidate_pattern(key), key
+        assert [None] * 5 + [b"abc", b"axc"] == tier.get_many(keys)
+        assert 0 == tier.invalidate_pattern("a_*")
+        assert 2 == tier.invalidate_pattern("a*c")
+
+    def test_clear(self, tier: RemoteTier) -> None:
+        """Clear removes every entry of this tier and reports the count."""
+        tier.set("a", b"1", None, ("t",))
+        tier.set("b", b"2", 60, ())
+        assert 2 == tier.clear()
+        assert [None, None] == tier.get_many(["a", "b"])
+        assert 0 == tier.invalidate_tag("t")
+
+    def test_unicode_keys_and_tags(self, tier: RemoteTier) -> None:
+        """Non-ASCII keys and tags work like any other."""
+        tier.set("clé:ü", b"1", None, ("étiquette",))
+        assert b"1" == tier.get("clé:ü")
+        assert 1 == tier.invalidate_tag("étiquette")
+
+    def test_close_is_idempotent(self, tier: Any) -> None:
+        """Closing twice is harmless (run last: the fixture's tier is closed)."""
+        tier.close()
+        tier.close()

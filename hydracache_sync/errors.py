@@ -3,13 +3,13 @@
 ::
 
     HydraCacheError
-    ├── ConfigError(HydraCacheError, ValueError)         bad constructor/decorator arguments
-    ├── MissingDependencyError(HydraCacheError, ImportError)  names the extra to install
-    ├── CodecError(HydraCacheError, TypeError)            a value cannot be encoded
-    ├── InvalidKey(HydraCacheError, KeyError)             a bad key or key segment
-    └── TierError                                         a tier failed (only raised with
-        ├── TierUnavailableError                          ``on_tier_error="raise"``)
-        └── TierTimeoutError(TierError, TimeoutError)
+    ├── ConfigError (also ValueError)             bad constructor/decorator arguments
+    ├── MissingDependencyError (also ImportError) names the extra to install
+    ├── CodecError (also TypeError)               a value cannot be encoded
+    ├── InvalidKey (also KeyError)                a bad key or key segment
+    └── TierError                                 a tier failed (raised only with
+        ├── TierUnavailableError                  ``on_tier_error="raise"``)
+        └── TierTimeoutError (also TimeoutError)
 
 Driver exceptions (redis-py, psycopg2) never cross a tier boundary: each tier maps
 them to :class:`TierError`, chained with ``from``.

@@ -27,23 +27,23 @@ class TierContract:
         """Bytes come back exactly, binary and empty included."""
         tier.set("a", b"\x00\xffdata", None, ())
         tier.set("empty", b"", None, ())
-        assert b"\x00\xffdata" == tier.get("a")
-        assert b"" == tier.get("empty")
+        assert tier.get("a") == b"\x00\xffdata"
+        assert tier.get("empty") == b""
 
     def test_overwrite_replaces(self, tier: RemoteTier) -> None:
         """A second set of the same key replaces the first."""
         tier.set("a", b"1", None, ())
         tier.set("a", b"2", None, ())
-        assert b"2" == tier.get("a")
+        assert tier.get("a") == b"2"
 
     def test_ttl_expires(self, tier: RemoteTier) -> None:
         """An entry with a ttl is gone after it."""
         tier.set("short", b"x", 0.2, ())
         tier.set("long", b"y", 60, ())
-        assert b"x" == tier.get("short")
+        assert tier.get("short") == b"x"
         time.sleep(0.35)
         assert tier.get("short") is None
-        assert b"y" == tier.get("long")
+        assert tier.get("long") == b"y"
 
     def test_delete(self, tier: RemoteTier) -> None:
         """Delete removes the key and tells whether it existed."""
@@ -57,29 +57,29 @@ class TierContract:
         tier.set_many(
             [StoreItem("k1", b"1", None, ("t",)), StoreItem("k2", b"2", 60, ())]
         )
-        assert [b"1", None, b"2"] == tier.get_many(["k1", "nope", "k2"])
-        assert [] == tier.get_many([])
-        assert 2 == tier.delete_many(["k1", "k2", "nope"])
-        assert 0 == tier.invalidate_tag("t")
+        assert tier.get_many(["k1", "nope", "k2"]) == [b"1", None, b"2"]
+        assert tier.get_many([]) == []
+        assert tier.delete_many(["k1", "k2", "nope"]) == 2
+        assert tier.invalidate_tag("t") == 0
 
     def test_invalidate_tag(self, tier: RemoteTier) -> None:
         """Only entries carrying the tag go; the count is returned."""
         tier.set("u1", b"1", None, ("user:1", "users"))
         tier.set("u2", b"2", 60, ("user:2", "users"))
         tier.set("other", b"3", None, ("misc",))
-        assert 1 == tier.invalidate_tag("user:1")
+        assert tier.invalidate_tag("user:1") == 1
         assert tier.get("u1") is None
-        assert b"2" == tier.get("u2")
-        assert 1 == tier.invalidate_tag("users")
+        assert tier.get("u2") == b"2"
+        assert tier.invalidate_tag("users") == 1
         assert tier.get("u2") is None
-        assert b"3" == tier.get("other")
+        assert tier.get("other") == b"3"
 
     def test_retag_on_overwrite(self, tier: RemoteTier) -> None:
         """An overwrite with other tags is not removed by the old tag."""
         tier.set("k", b"1", None, ("old",))
         tier.set("k", b"2", None, ("new",))
         tier.invalidate_tag("old")
-        assert b"2" == tier.get("k")
+        assert tier.get("k") == b"2"
         tier.invalidate_tag("new")
         assert tier.get("k") is None
 
@@ -87,12 +87,13 @@ class TierContract:
         """``*`` matches any run, ``:`` included; other keys stay."""
         for key in ["users:1", "users:1:posts:2", "users:12", "usersX", "teams:1"]:
             tier.set(key, b"v", None, ())
-        assert 2 == tier.invalidate_pattern("users:1:*") + tier.invalidate_pattern(
-            "users:1"
+        assert (
+            tier.invalidate_pattern("users:1:*") + tier.invalidate_pattern("users:1")
+            == 2
         )
         assert tier.get("users:12") == b"v"
-        assert 2 == tier.invalidate_pattern("users*")
-        assert [None, b"v"] == tier.get_many(["usersX", "teams:1"])
+        assert tier.invalidate_pattern("users*") == 2
+        assert tier.get_many(["usersX", "teams:1"]) == [None, b"v"]
 
     def test_metacharacters_are_literal(self, tier: RemoteTier) -> None:
         """Glob and LIKE metacharacters in keys never act as patterns."""
@@ -100,24 +101,24 @@ class TierContract:
         for key in keys:
             tier.set(key, key.encode(), None, ())
         for key in keys[:5]:
-            assert 1 == tier.invalidate_pattern(key), key
-        assert [None] * 5 + [b"abc", b"axc"] == tier.get_many(keys)
-        assert 0 == tier.invalidate_pattern("a_*")
-        assert 2 == tier.invalidate_pattern("a*c")
+            assert tier.invalidate_pattern(key) == 1, key
+        assert tier.get_many(keys) == [None] * 5 + [b"abc", b"axc"]
+        assert tier.invalidate_pattern("a_*") == 0
+        assert tier.invalidate_pattern("a*c") == 2
 
     def test_clear(self, tier: RemoteTier) -> None:
         """Clear removes every entry of this tier and reports the count."""
         tier.set("a", b"1", None, ("t",))
         tier.set("b", b"2", 60, ())
-        assert 2 == tier.clear()
-        assert [None, None] == tier.get_many(["a", "b"])
-        assert 0 == tier.invalidate_tag("t")
+        assert tier.clear() == 2
+        assert tier.get_many(["a", "b"]) == [None, None]
+        assert tier.invalidate_tag("t") == 0
 
     def test_unicode_keys_and_tags(self, tier: RemoteTier) -> None:
         """Non-ASCII keys and tags work like any other."""
         tier.set("clé:ü", b"1", None, ("étiquette",))
-        assert b"1" == tier.get("clé:ü")
-        assert 1 == tier.invalidate_tag("étiquette")
+        assert tier.get("clé:ü") == b"1"
+        assert tier.invalidate_tag("étiquette") == 1
 
     def test_close_is_idempotent(self, tier: Any) -> None:
         """Closing twice is harmless (run last: the fixture's tier is closed)."""

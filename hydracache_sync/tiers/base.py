@@ -124,7 +124,7 @@ class BaseTier(ABC):
         """Remove several keys (a loop; override with one round trip)."""
         return sum(self.delete(key) for key in keys)
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Release resources; the default has none."""
 
     def __enter__(self) -> BaseTier:

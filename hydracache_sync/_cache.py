@@ -1,0 +1,769 @@
+"""HydraCache: read-through local -> shared -> durable, write-through, TTLs,
+single-flight and the invalidation rules. Speaks only to tiers via their contract.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+
+from . import _stats as S
+from ._codec import CborCodec, Codec
+from ._compress import decompress, maybe_compress
+from ._envelope import F_GZIP, F_NEGATIVE, CorruptEnvelope, pack, unpack
+from ._options import TTL, CacheOptions, Expires, resolve_ttl
+from ._placement import Cost, Tier, TierPlan, TierTTLs, resolve_base, validate_plan
+from ._resilience import TierGuard
+from ._singleflight import Flight, SingleFlight
+from ._stats import CacheStats, Counters
+from ._types import UNSET, Unset
+from ._units import parse_seconds
+from .errors import CodecError, ConfigError, InvalidKey
+from .tiers.base import RemoteTier, StoreItem
+from .tiers.local import LocalStore
+
+if TYPE_CHECKING:
+    from ._views import CacheView, TypedView
+
+__all__ = ["HydraCache"]
+
+T = TypeVar("T")
+_LOCAL_HITS = S.LOCAL_HITS
+_MAX_KEY_LENGTH = 2048
+
+
+class _Remote(NamedTuple):
+    role: Tier
+    store: RemoteTier
+    guard: TierGuard
+    bound: float | None  # TTL bound of copies placed here
+    hit_counter: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Opts:
+    ttl: float | None
+    never: bool  # Expires.NEVER was asked for: durable placement when present
+    tags: frozenset[str]
+    cost: Cost
+    negative_ttl: float | None
+    compress: bool
+
+
+class _Found(NamedTuple):
+    value: Any
+    expires_at: float | None  # wall-clock
+    tags: frozenset[str]
+    size: int
+    data: bytes
+    position: int
+
+
+class _Listener:
+    """Routes the local store's events to the counters."""
+
+    __slots__ = ("_counters",)
+
+    def __init__(self, counters: Counters) -> None:
+        self._counters = counters
+
+    def evicted(self, count: int) -> None:
+        self._counters.add(S.EVICTIONS, count)
+
+    def expired(self, count: int) -> None:
+        self._counters.add(S.EXPIRATIONS, count)
+
+    def oversize(self) -> None:
+        self._counters.add(S.OVERSIZE_DROPS)
+
+
+def _bounded(ttl: float | None, bound: float | None) -> float | None:
+    if bound is None:
+        return ttl
+    return bound if ttl is None else min(ttl, bound)
+
+
+def check_key(key: object) -> str:
+    """Return ``key`` if it is a usable flat key, else raise InvalidKey."""
+    if not isinstance(key, str):
+        raise InvalidKey(f"cache keys are str, not {type(key).__name__}: {key!r}")
+    if not key:
+        raise InvalidKey("the empty string is not a cache key")
+    if len(key) > _MAX_KEY_LENGTH:
+        raise InvalidKey(
+            f"key of {len(key)} characters is over {_MAX_KEY_LENGTH}: "
+            "hash long parts with KeyPart.hash()"
+        )
+    return key
+
+
+class HydraCache:
+    """A thread-safe cache over a local tier and optional Redis/Postgres tiers.
+
+    Args:
+        local: The in-process tier (default: ``LocalStore()``, 64 MB).
+        shared: A shared tier such as ``RedisStore``.
+        durable: A durable tier such as ``PostgresStore``.
+        plan: A ``TierPlan`` overriding which tier each cost class lives in.
+        promotion: ``TierTTLs`` bounding copies in faster tiers.
+        default_ttl: Seconds (or timedelta) for entries stored without a ttl;
+            ``None`` means no expiry.
+        on_tier_error: ``"degrade"`` (miss, skip, count, break) or ``"raise"``.
+        codec: Value codec (default ``CborCodec``; never pickle).
+        secret: Signs remote envelopes with HMAC-SHA256 when given.
+        compress: Gzip remote payloads over 1 KB when smaller, cache-wide.
+        compress_level: gzip level (default 1).
+        breaker_cooldown: Seconds a failed tier is skipped before a probe.
+        warn_interval: Minimum seconds between two warnings for one tier.
+    """
+
+    def __init__(
+        self,
+        local: LocalStore | None = None,
+        shared: RemoteTier | None = None,
+        durable: RemoteTier | None = None,
+        *,
+        plan: TierPlan | None = None,
+        promotion: TierTTLs | None = None,
+        default_ttl: TTL = None,
+        on_tier_error: Literal["degrade", "raise"] = "degrade",
+        codec: Codec | None = None,
+        secret: bytes | str | None = None,
+        compress: bool = False,
+        compress_level: int = 1,
+        breaker_cooldown: float = 2.0,
+        warn_interval: float = 30.0,
+    ) -> None:
+        if on_tier_error not in ("degrade", "raise"):
+            raise ConfigError(
+                f"on_tier_error={on_tier_error!r}: use 'degrade' or 'raise'"
+            )
+        if not 0 <= compress_level <= 9:
+            raise ConfigError(f"compress_level must be 0-9, not {compress_level}")
+        if local is not None and not isinstance(local, LocalStore):
+            raise ConfigError(f"local must be a LocalStore, not {local!r}")
+        self._store = local if local is not None else LocalStore()
+        self._lock = threading.RLock()
+        self._counters = Counters()
+        self._store.bind(self._lock, _Listener(self._counters))
+        # The hit path reads these three bound attributes and nothing else.
+        self._entries_get = self._store.entries.get
+        self._now = self._store.timer
+        self._slot = self._counters.slot
+
+        self._default_ttl = resolve_ttl(default_ttl, None)
+        self._codec: Codec = codec if codec is not None else CborCodec()
+        if isinstance(secret, str):
+            secret = secret.encode("utf-8")
+        self._secret = secret
+        self._compress = compress
+        self._compress_level = compress_level
+        self._ttls = promotion if promotion is not None else TierTTLs()
+        self._flights = SingleFlight(self._lock)
+        self._epoch = 0
+        self._unsettled: dict[str, int] = {}
+        strict = on_tier_error == "raise"
+        cooldown = parse_seconds(breaker_cooldown, name="breaker_cooldown")
+
+        remotes: list[_Remote] = []
+        for role, store, counter in (
+            (Tier.SHARED, shared, S.SHARED_HITS),
+            (Tier.DURABLE, durable, S.DURABLE_HITS),
+        ):
+            if store is None:
+                continue
+            if not isinstance(store, RemoteTier):
+                raise ConfigError(f"{role.value}= must be a tier, not {store!r}")
+            guard = TierGuard(
+                f"{role.value}:{store.name}",
+                strict=strict,
+                counters=self._counters,
+                cooldown=cooldown,
+                warn_interval=warn_interval,
+            )
+            remotes.append(_Remote(role, store, guard, self._ttls.bound(role), counter))
+        self._remotes = tuple(remotes)
+        configured = frozenset([Tier.LOCAL, *(r.role for r in remotes)])
+        if plan is not None:
+            validate_plan(plan, configured)
+        positions = {Tier.LOCAL: 0, **{r.role: i for i, r in enumerate(remotes, 1)}}
+        self._base = {
+            (cost, never): positions[resolve_base(cost, never, plan, configured)]
+            for cost in Cost
+            for never in (False, True)
+        }
+        self._default_opts = self._make_opts(
+            CacheOptions(), UNSET, UNSET, UNSET, UNSET, UNSET
+        )
+
+    @classmethod
+    def local(
+        cls,
+        *,
+        max_bytes: int | str = "64MB",
+        max_entry_size: int | str | Unset = UNSET,
+        default_ttl: TTL = None,
+        timer: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> HydraCache:
+        """Return a memory-only cache (no server needed)."""
+        store = LocalStore(max_bytes, max_entry_size, timer=timer)
+        return cls(store, default_ttl=default_ttl, **kwargs)
+
+    # -- reads -----------------------------------------------------------------
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the cached value, or ``default`` when missing or expired."""
+        try:
+            entry = self._entries_get(key)
+        except TypeError:
+            entry = None
+        if entry is not None and entry.expires_at > self._now():
+            entry.visited = True
+            self._slot.counts[_LOCAL_HITS] += 1
+            return entry.value
+        return self._get_slow(key, default)
+
+    def _get_slow(self, key: str, default: Any) -> Any:
+        check_key(key)
+        entry = self._store.lookup(key)
+        if entry is not None:
+            self._counters.add(_LOCAL_HITS)
+            return entry.value
+        if self._remotes:
+            epoch = self._epoch
+            found = self._read_remotes(key)
+            if found is not None:
+                self._promote(key, found, lambda: self._epoch == epoch)
+                return found.value
+        self._counters.add(S.MISSES)
+        return default
+
+    def contains(self, key: str) -> bool:
+        """Tell whether a usable value is present (expired entries are removed)."""
+        check_key(key)
+        if self._store.lookup(key) is not None:
+            return True
+        return self._read_remotes(key, count=False) is not None
+
+    __contains__ = contains
+    contains_key = contains
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Return a dict of the keys found (missing keys are absent)."""
+        found: dict[str, Any] = {}
+        missing: list[str] = []
+        for key in keys:
+            entry = self._store.lookup(check_key(key))
+            if entry is not None:
+                found[key] = entry.value
+                self._counters.add(_LOCAL_HITS)
+            else:
+                missing.append(key)
+        epoch = self._epoch
+        for position, remote in enumerate(self._remotes, 1):
+            if not missing:
+                break
+            key_list = [k for k in missing if k not in self._unsettled]
+            nothing: list[bytes | None] = [None] * len(key_list)
+            datas = (
+                remote.guard.call(remote.store.get_many, key_list, default=nothing)
+                if key_list
+                else nothing
+            )
+            still: list[str] = []
+            for key, data in zip(key_list, datas, strict=True):
+                hit = (
+                    None if data is None else self._decode(key, data, remote, position)
+                )
+                if hit is None:
+                    still.append(key)
+                    continue
+                self._counters.add(remote.hit_counter)
+                self._promote(key, hit, lambda: self._epoch == epoch)
+                found[key] = hit.value
+            missing = still + [k for k in missing if k in self._unsettled]
+        if missing:
+            self._counters.add(S.MISSES, len(missing))
+        return found
+
+    # -- loads -------------------------------------------------------------------
+
+    def get_or_load(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        *,
+        options: CacheOptions | None = None,
+        ttl: TTL | Unset = UNSET,
+        tags: Iterable[str] | Unset = UNSET,
+        cost: Cost | Unset = UNSET,
+        negative_ttl: float | Unset | None = UNSET,
+        compress: bool | Unset = UNSET,
+    ) -> T:
+        """Return the cached value, or run ``loader()`` once on a miss and store it.
+
+        Concurrent callers for one missing key share one ``loader`` call; its
+        exception reaches all of them and nothing is cached. A ``None`` result
+        is cached (negative caching) for ``negative_ttl`` when given.
+        """
+        try:
+            entry = self._entries_get(key)
+        except TypeError:
+            entry = None
+        if entry is not None and entry.expires_at > self._now():
+            entry.visited = True
+            self._slot.counts[_LOCAL_HITS] += 1
+            return entry.value  # type: ignore[no-any-return]
+        return self._load(
+            key,
+            loader,
+            self._make_opts(options, ttl, tags, cost, negative_ttl, compress),
+        )
+
+    get_or_set = get_or_load
+    get_or_insert_with = get_or_load
+    try_get_or_insert_with = get_or_load
+
+    def _load(self, key: str, loader: Callable[[], T], opts: _Opts) -> T:
+        check_key(key)
+        entry = self._store.lookup(key)
+        if entry is not None:
+            self._counters.add(_LOCAL_HITS)
+            return entry.value  # type: ignore[no-any-return]
+        flight, leader = self._flights.join(key, opts.tags)
+        if not leader:
+            self._counters.add(S.MISSES)
+            self._counters.add(S.JOINS)
+            return flight.future.result()  # type: ignore[no-any-return]
+        try:
+            if self._remotes:
+                found = self._read_remotes(key)
+                if found is not None:
+                    self._promote(key, found, lambda: not flight.stale)
+                    flight.future.set_result(found.value)
+                    return found.value  # type: ignore[no-any-return]
+            self._counters.add(S.MISSES)
+            self._counters.add(S.LOADS)
+            try:
+                value = loader()
+            except BaseException as exc:
+                self._counters.add(S.LOAD_ERRORS)
+                flight.future.set_exception(exc)
+                raise
+            try:
+                self._write(key, value, opts, flight)
+            except CodecError as exc:
+                flight.future.set_exception(exc)
+                raise
+            flight.future.set_result(value)
+            return value
+        finally:
+            self._flights.finish(flight)
+            if not flight.future.done():  # a bug or KeyboardInterrupt path
+                flight.future.set_exception(RuntimeError("load abandoned"))
+
+    # -- writes ------------------------------------------------------------------
+
+    def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        options: CacheOptions | None = None,
+        ttl: TTL | Unset = UNSET,
+        tags: Iterable[str] | Unset = UNSET,
+        cost: Cost | Unset = UNSET,
+        negative_ttl: float | Unset | None = UNSET,
+        compress: bool | Unset = UNSET,
+    ) -> None:
+        """Store ``value`` under ``key`` in its base tier (and bounded copies above).
+
+        Raises:
+            CodecError: ``value`` cannot be encoded; nothing is stored.
+            InvalidKey: ``key`` is not a usable key.
+        """
+        check_key(key)
+        self._write(
+            key,
+            value,
+            self._make_opts(options, ttl, tags, cost, negative_ttl, compress),
+        )
+
+    put = set
+
+    def set_many(
+        self,
+        mapping: Mapping[str, Any],
+        *,
+        options: CacheOptions | None = None,
+        ttl: TTL | Unset = UNSET,
+        tags: Iterable[str] | Unset = UNSET,
+        cost: Cost | Unset = UNSET,
+        negative_ttl: float | Unset | None = UNSET,
+        compress: bool | Unset = UNSET,
+    ) -> None:
+        """Store several values; all are encoded first, so a bad one stores none."""
+        opts = self._make_opts(options, ttl, tags, cost, negative_ttl, compress)
+        prepared = [
+            (check_key(k), v, *self._encode(k, v, opts)) for k, v in mapping.items()
+        ]
+        base = self._base[(opts.cost, opts.never)]
+        for position in range(base, 0, -1):
+            remote = self._remotes[position - 1]
+            items = []
+            for key, value, _, data in prepared:
+                entry_ttl = self._entry_ttl(value, opts)
+                if entry_ttl == 0 or data is None:
+                    continue
+                bounded = (
+                    entry_ttl if position == base else _bounded(entry_ttl, remote.bound)
+                )
+                items.append(StoreItem(key, data, bounded, opts.tags))
+            if items:
+                remote.guard.call(remote.store.set_many, items, default=None)
+        with self._lock:
+            for key, value, size, _ in prepared:
+                entry_ttl = self._entry_ttl(value, opts)
+                self._unsettle(self._flights.detach_key(key))
+                if entry_ttl == 0:
+                    self._store.delete(key)
+                    continue
+                local_ttl = (
+                    entry_ttl if base == 0 else _bounded(entry_ttl, self._ttls.local)
+                )
+                self._store.put(key, value, size, local_ttl, opts.tags)
+
+    def _entry_ttl(self, value: Any, opts: _Opts) -> float | None:
+        if value is None and opts.negative_ttl is not None:
+            return opts.negative_ttl
+        return opts.ttl
+
+    def _encode(self, key: str, value: Any, opts: _Opts) -> tuple[int, bytes | None]:
+        """Return (local size, remote envelope or None when there is no remote)."""
+        if value is None:
+            body, flags = b"", F_NEGATIVE
+        else:
+            body, flags = self._codec.encode(value), 0
+        size = len(body)
+        if not self._remotes:
+            return size, None
+        if opts.compress and (packed := maybe_compress(body, self._compress_level)):
+            body, flags = packed, flags | F_GZIP
+        ttl = self._entry_ttl(value, opts)
+        expires_at = None if ttl is None else time.time() + ttl
+        data = pack(
+            key,
+            body,
+            flags=flags,
+            expires_at=expires_at,
+            tags=opts.tags,
+            secret=self._secret,
+        )
+        return size, data
+
+    def _write(
+        self, key: str, value: Any, opts: _Opts, flight: Flight | None = None
+    ) -> None:
+        size, data = self._encode(key, value, opts)
+        ttl = self._entry_ttl(value, opts)
+        if ttl == 0:
+            if flight is None:
+                self.delete(key)
+            return
+        base = self._base[(opts.cost, opts.never)]
+        if flight is not None and flight.stale:
+            self._counters.add(S.STALE_DISCARDS)
+            return
+        written: list[_Remote] = []
+        if data is not None and base > 0:
+            if flight is not None:
+                flight.writing = True
+            for position in range(base, 0, -1):
+                remote = self._remotes[position - 1]
+                remote_ttl = ttl if position == base else _bounded(ttl, remote.bound)
+                remote.guard.call(
+                    remote.store.set, key, data, remote_ttl, opts.tags, default=None
+                )
+                written.append(remote)
+        local_ttl = ttl if base == 0 else _bounded(ttl, self._ttls.local)
+        with self._lock:
+            if flight is not None and flight.stale:
+                self._counters.add(S.STALE_DISCARDS)
+                stale = True
+            else:
+                stale = False
+                if flight is None:
+                    self._unsettle(self._flights.detach_key(key))
+                else:
+                    self._flights.finish(flight)
+                self._store.put(key, value, size, local_ttl, opts.tags)
+        if stale and flight is not None and flight.writing:
+            # An invalidation overtook our remote write: undo it, then let readers
+            # of this key use the remote tiers again.
+            for remote in written:
+                remote.guard.call(remote.store.delete, key, default=False)
+            with self._lock:
+                self._settle(key)
+
+    def _unsettle(self, flight: Flight | None) -> None:
+        """Note a detached flight whose remote write may land after ours (lock held).
+
+        Readers skip the remote tiers for its key until its leader has undone
+        that write (``_settle``), so they never pick up the overtaken value.
+        """
+        if flight is not None and flight.writing:
+            self._unsettled[flight.key] = self._unsettled.get(flight.key, 0) + 1
+
+    def _settle(self, key: str) -> None:
+        count = self._unsettled.get(key, 0) - 1
+        if count > 0:
+            self._unsettled[key] = count
+        else:
+            self._unsettled.pop(key, None)
+
+    # -- remote reads and promotion ----------------------------------------------
+
+    def _read_remotes(self, key: str, *, count: bool = True) -> _Found | None:
+        if key in self._unsettled:
+            return None
+        for position, remote in enumerate(self._remotes, 1):
+            data = remote.guard.call(remote.store.get, key, default=None)
+            if data is None:
+                continue
+            found = self._decode(key, data, remote, position)
+            if found is not None:
+                if count:
+                    self._counters.add(remote.hit_counter)
+                return found
+        return None
+
+    def _decode(
+        self, key: str, data: bytes, remote: _Remote, position: int
+    ) -> _Found | None:
+        try:
+            body, flags, expires_at, tags = unpack(
+                key, data, secret=self._secret, trusted=remote.store.trusted
+            )
+            if expires_at is not None and expires_at <= time.time():
+                return None
+            if flags & F_NEGATIVE:
+                return _Found(None, expires_at, tags, 0, data, position)
+            if flags & F_GZIP:
+                body = decompress(body)
+            value = self._codec.decode(body)
+        except (CorruptEnvelope, ValueError):
+            self._counters.add(S.DECODE_ERRORS)
+            return None
+        return _Found(value, expires_at, tags, len(body), data, position)
+
+    def _promote(
+        self, key: str, found: _Found, still_valid: Callable[[], bool]
+    ) -> None:
+        remaining = None if found.expires_at is None else found.expires_at - time.time()
+        if remaining is not None and remaining <= 0:
+            return
+        promoted: list[_Remote] = []
+        for remote in self._remotes[: found.position - 1]:
+            ttl = _bounded(remaining, remote.bound)
+            remote.guard.call(
+                remote.store.set, key, found.data, ttl, found.tags, default=None
+            )
+            promoted.append(remote)
+        with self._lock:
+            valid = still_valid()
+            if valid:
+                self._store.put(
+                    key,
+                    found.value,
+                    found.size,
+                    _bounded(remaining, self._ttls.local),
+                    found.tags,
+                )
+                self._counters.add(S.PROMOTIONS, 1 + len(promoted))
+        if not valid:
+            for remote in promoted:
+                remote.guard.call(remote.store.delete, key, default=False)
+
+    # -- invalidation ------------------------------------------------------------
+
+    def _invalidate(
+        self,
+        local: Callable[[], int],
+        match: Callable[[Flight], bool],
+        remote_op: Callable[[RemoteTier], tuple[Callable[..., Any], tuple[Any, ...]]],
+    ) -> int:
+        with self._lock:
+            removed = local()
+            self._epoch += 1
+            for flight in self._flights.detach(match):
+                self._unsettle(flight)
+        for remote in self._remotes:
+            func, args = remote_op(remote.store)
+            count = remote.guard.invalidate(func, *args, clear=remote.store.clear)
+            removed = max(removed, count)
+        self._counters.add(S.INVALIDATIONS)
+        return removed
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key`` from every tier; tell whether it was present."""
+        check_key(key)
+        return bool(
+            self._invalidate(
+                lambda: int(self._store.delete(key)),
+                lambda flight: flight.key == key,
+                lambda store: (store.delete, (key,)),
+            )
+        )
+
+    remove = delete
+    invalidate_key = delete
+
+    def invalidate_tag(self, tag: str) -> int:
+        """Remove every entry carrying ``tag`` in every tier.
+
+        Returns:
+            The number removed from the tier that held the most.
+        """
+        if not isinstance(tag, str) or not tag:
+            raise InvalidKey(f"a tag is a non-empty str, not {tag!r}")
+        return self._invalidate(
+            lambda: self._store.invalidate_tag(tag),
+            lambda flight: tag in flight.tags,
+            lambda store: (store.invalidate_tag, (tag,)),
+        )
+
+    def invalidate(self, pattern: str) -> int:
+        """Remove every key matching ``pattern`` (``*`` is the only wildcard).
+
+        Returns:
+            The number removed from the tier that held the most.
+        """
+        if not isinstance(pattern, str) or not pattern:
+            raise InvalidKey(f"a pattern is a non-empty str, not {pattern!r}")
+        from .tiers.base import wildcard_regex
+
+        regex = wildcard_regex(pattern)
+        return self._invalidate(
+            lambda: self._store.invalidate_pattern(pattern),
+            lambda flight: regex.fullmatch(flight.key) is not None,
+            lambda store: (store.invalidate_pattern, (pattern,)),
+        )
+
+    def clear(self) -> int:
+        """Remove everything this cache owns (remote tiers: their prefix only)."""
+        return self._invalidate(
+            self._store.clear, lambda flight: True, lambda store: (store.clear, ())
+        )
+
+    flush = clear
+
+    # -- options -----------------------------------------------------------------
+
+    def _make_opts(
+        self,
+        options: CacheOptions | None,
+        ttl: TTL | Unset,
+        tags: Iterable[str] | Unset,
+        cost: Cost | Unset,
+        negative_ttl: float | Unset | None,
+        compress: bool | Unset,
+    ) -> _Opts:
+        if (
+            options is None
+            and ttl is UNSET
+            and tags is UNSET
+            and cost is UNSET
+            and negative_ttl is UNSET
+            and compress is UNSET
+        ):
+            return self._default_opts
+        base = options if options is not None else CacheOptions()
+        if not isinstance(base, CacheOptions):
+            raise ConfigError(f"options must be a CacheOptions, not {base!r}")
+        if tags is not UNSET:
+            base = base.tags(tags)
+        if cost is not UNSET:
+            if not isinstance(cost, Cost):
+                raise ConfigError(f"cost must be a Cost, not {cost!r}")
+            base = base.with_cost(cost)
+        neg = base.negative_ttl if negative_ttl is UNSET else negative_ttl
+        comp = base.compress if compress is UNSET else compress
+        ttl_arg = base.ttl if ttl is UNSET else ttl
+        return _Opts(
+            ttl=resolve_ttl(ttl_arg, self._default_ttl),
+            never=ttl_arg is Expires.NEVER,
+            tags=base.tag_names,
+            cost=base.cost or Cost.MODERATE,
+            negative_ttl=None
+            if neg is None
+            else parse_seconds(neg, name="negative_ttl"),
+            compress=self._compress if comp is None else comp,
+        )
+
+    # -- views, stats, lifecycle -------------------------------------------------
+
+    def namespace(self, name: str) -> CacheView:
+        """Return a view whose keys are prefixed ``name:``."""
+        from ._views import CacheView
+
+        return CacheView(self, "").namespace(name)
+
+    def typed(self, cls: type[T], namespace: str) -> TypedView[T]:
+        """Return a typed, namespaced view: ``set`` rejects non-``cls`` values."""
+        from ._views import CacheView
+
+        return CacheView(self, "").typed(cls, namespace)
+
+    @property
+    def codec(self) -> Codec:
+        """The value codec."""
+        return self._codec
+
+    @property
+    def local_store(self) -> LocalStore:
+        """The local tier."""
+        return self._store
+
+    @property
+    def tiers(self) -> dict[str, RemoteTier]:
+        """The configured remote tiers by role (``"shared"``, ``"durable"``)."""
+        return {remote.role.value: remote.store for remote in self._remotes}
+
+    def base_tier(self, cost: Cost = Cost.MODERATE, *, never: bool = False) -> Tier:
+        """Return the tier that entries of ``cost`` are stored in."""
+        position = self._base[(cost, never)]
+        return Tier.LOCAL if position == 0 else self._remotes[position - 1].role
+
+    def stats(self) -> CacheStats:
+        """Return an immutable snapshot of the counters."""
+        return self._counters.snapshot()
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def close(self) -> None:
+        """Close the remote tiers (the cache stays usable for local entries)."""
+        for remote in self._remotes:
+            remote.store.close()
+
+    def __enter__(self) -> HydraCache:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        tiers = ", ".join(
+            ["local", *(f"{r.role.value}={r.store.name}" for r in self._remotes)]
+        )
+        return f"<HydraCache {tiers}, {len(self._store)} local entries>"

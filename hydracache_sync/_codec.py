@@ -1,0 +1,147 @@
+"""Values <-> bytes with cbor2; never pickle (remote bytes are untrusted input).
+
+Beyond cbor2's own types this codec round-trips tuples, frozensets, naive
+datetimes and dataclasses (private CBOR tags). A dataclass is rebuilt as its
+class only when that class is registered with this codec (it is registered
+when first encoded in this process, or by a typed view); otherwise it decodes
+as a plain ``dict``. Decoding therefore never imports or instantiates a class
+named by the bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+import cbor2
+
+from .errors import CodecError
+
+__all__ = ["CborCodec", "Codec"]
+
+_TAG_TUPLE = 0x48430001
+_TAG_FROZENSET = 0x48430002
+_TAG_NAIVE_DATETIME = 0x48430003
+_TAG_DATACLASS = 0x48430004
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """Turns values into bytes and back."""
+
+    def encode(self, value: object) -> bytes:
+        """Return the bytes of ``value``; raise CodecError when it cannot."""
+
+    def decode(self, data: bytes) -> Any:
+        """Return the value of ``data``; raise ValueError on foreign bytes."""
+
+    def register(self, cls: type) -> None:
+        """Allow ``cls`` (a dataclass) to be rebuilt on decode."""
+
+
+def _class_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class CborCodec:
+    """The default codec: CBOR via cbor2, with the extensions listed above."""
+
+    def __init__(self) -> None:
+        self._classes: dict[str, type] = {}
+        self._lock = threading.Lock()
+        self._encoders: dict[type, Callable[[Any, Any], None]] = {
+            tuple: self._encode_tuple,
+            frozenset: self._encode_frozenset,
+            datetime.datetime: self._encode_datetime,
+        }
+
+    def register(self, cls: type) -> None:
+        """Let the dataclass ``cls`` (and its dataclass fields) decode as itself."""
+        if not dataclasses.is_dataclass(cls) or not isinstance(cls, type):
+            return
+        name = _class_name(cls)
+        if self._classes.get(name) is cls:
+            return
+        with self._lock:
+            self._classes[name] = cls
+        for fld in dataclasses.fields(cls):
+            if isinstance(fld.type, type):
+                self.register(fld.type)
+
+    @staticmethod
+    def _encode_tuple(encoder: Any, value: tuple[Any, ...]) -> None:
+        encoder.encode(cbor2.CBORTag(_TAG_TUPLE, list(value)))
+
+    @staticmethod
+    def _encode_frozenset(encoder: Any, value: frozenset[Any]) -> None:
+        encoder.encode(cbor2.CBORTag(_TAG_FROZENSET, list(value)))
+
+    @staticmethod
+    def _encode_datetime(encoder: Any, value: datetime.datetime) -> None:
+        if value.tzinfo is None:
+            encoder.encode(cbor2.CBORTag(_TAG_NAIVE_DATETIME, value.isoformat()))
+        else:
+            encoder.encode_datetime(value)
+
+    def _default(self, encoder: Any, value: Any) -> None:
+        cls = type(value)
+        if dataclasses.is_dataclass(value) and isinstance(cls, type):
+            self.register(cls)
+            fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+            encoder.encode(cbor2.CBORTag(_TAG_DATACLASS, [_class_name(cls), fields]))
+            return
+        raise CodecError(
+            f"cannot encode a value of type {cls.__module__}.{cls.__qualname__}: "
+            "use CBOR-friendly types (str, int, float, bytes, list, dict, tuple, "
+            "set, datetime, Decimal, UUID, dataclasses) or pass codec="
+        )
+
+    def encode(self, value: object) -> bytes:
+        """Return the CBOR bytes of ``value``.
+
+        Raises:
+            CodecError: ``value`` (or something inside it) cannot be encoded.
+        """
+        try:
+            data: bytes = cbor2.dumps(
+                value, encoders=self._encoders, default=self._default
+            )
+        except CodecError:
+            raise
+        except (cbor2.CBOREncodeError, TypeError, ValueError, RecursionError) as exc:
+            if isinstance(exc.__cause__, CodecError):
+                raise exc.__cause__ from None
+            raise CodecError(
+                f"cannot encode a value of type {type(value).__qualname__}: {exc}"
+            ) from exc
+        return data
+
+    def _tag_hook(self, tag: Any, immutable: bool) -> Any:
+        number, value = tag.tag, tag.value
+        if number == _TAG_TUPLE:
+            return tuple(value)
+        if number == _TAG_FROZENSET:
+            return frozenset(value)
+        if number == _TAG_NAIVE_DATETIME:
+            return datetime.datetime.fromisoformat(value)
+        if number == _TAG_DATACLASS:
+            name, fields = value
+            cls = self._classes.get(name)
+            if cls is None:
+                return dict(fields)
+            return cls(**fields)
+        return tag
+
+    def decode(self, data: bytes) -> Any:
+        """Return the value encoded in ``data``.
+
+        Raises:
+            ValueError: The bytes are not valid CBOR for this codec.
+        """
+        try:
+            return cbor2.loads(data, tag_hook=self._tag_hook)
+        except Exception as exc:  # cbor2 raises many types on hostile input
+            raise ValueError(f"undecodable payload: {exc}") from exc

@@ -1,0 +1,108 @@
+"""Which tier holds an entry: cost classes, tier plans and promotion TTLs; no I/O."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from ._units import parse_seconds
+from .errors import ConfigError
+
+__all__ = ["Cost", "Tier", "TierPlan", "TierTTLs", "resolve_base"]
+
+
+class Tier(str, enum.Enum):
+    """A tier's role; the strings ``"local"``, ``"shared"``, ``"durable"`` work too."""
+
+    LOCAL = "local"
+    SHARED = "shared"
+    DURABLE = "durable"
+
+
+class Cost(enum.Enum):
+    """How expensive a value is to recompute; decides its base tier."""
+
+    CHEAP = "cheap"
+    MODERATE = "moderate"
+    EXPENSIVE = "expensive"
+
+
+def _tier(value: Tier | str, field: str) -> Tier:
+    try:
+        return Tier(value)
+    except ValueError:
+        raise ConfigError(
+            f"TierPlan.{field}={value!r}: use 'local', 'shared' or 'durable'"
+        ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class TierPlan:
+    """Map each cost class to its base tier (overrides the default table)."""
+
+    cheap: Tier | str = Tier.LOCAL
+    moderate: Tier | str = Tier.SHARED
+    expensive: Tier | str = Tier.DURABLE
+
+    def __post_init__(self) -> None:
+        for field in ("cheap", "moderate", "expensive"):
+            object.__setattr__(self, field, _tier(getattr(self, field), field))
+
+    def tier_for(self, cost: Cost) -> Tier:
+        """Return the base tier planned for ``cost``."""
+        return Tier(getattr(self, cost.value))
+
+
+@dataclass(frozen=True, slots=True)
+class TierTTLs:
+    """Upper bounds (seconds) for copies placed in faster tiers."""
+
+    local: float = 60.0
+    shared: float = 300.0
+
+    def __post_init__(self) -> None:
+        for field in ("local", "shared"):
+            seconds = parse_seconds(getattr(self, field), name=f"TierTTLs.{field}")
+            object.__setattr__(self, field, seconds)
+
+    def bound(self, tier: Tier) -> float | None:
+        """Return the copy bound for ``tier`` (``None`` for the durable tier)."""
+        if tier is Tier.LOCAL:
+            return self.local
+        if tier is Tier.SHARED:
+            return self.shared
+        return None
+
+
+def resolve_base(
+    cost: Cost, never: bool, plan: TierPlan | None, configured: frozenset[Tier]
+) -> Tier:
+    """Return the base tier for an entry.
+
+    Args:
+        cost: The entry's cost class.
+        never: Whether it never expires (``Expires.NEVER``): durable when present.
+        plan: An explicit plan (validated at construction) or ``None`` for the
+            default table, which falls back to the nearest configured tier.
+        configured: The tiers this cache has (always including local).
+    """
+    if never and Tier.DURABLE in configured:
+        return Tier.DURABLE
+    if plan is not None:
+        return plan.tier_for(cost)
+    if cost is Cost.CHEAP:
+        return Tier.LOCAL
+    if cost is Cost.EXPENSIVE and Tier.DURABLE in configured:
+        return Tier.DURABLE
+    return Tier.SHARED if Tier.SHARED in configured else Tier.LOCAL
+
+
+def validate_plan(plan: TierPlan, configured: frozenset[Tier]) -> None:
+    """Raise ConfigError when ``plan`` names a tier this cache does not have."""
+    for cost in Cost:
+        tier = plan.tier_for(cost)
+        if tier not in configured:
+            raise ConfigError(
+                f"TierPlan sends {cost.name} entries to the {tier.value!r} tier, "
+                "which this cache does not configure"
+            )

@@ -1,0 +1,144 @@
+"""Exact counters without a lock on the hit path, and the frozen ``CacheStats``.
+
+Each thread increments its own list (a ``threading.local``), so no two threads
+ever write the same slot: a bare ``+=`` on a shared int would race (and does,
+visibly, on free-threaded builds). ``snapshot()`` sums the live lists under a
+lock; when a thread ends its counts are folded into a retired total.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["FIELDS", "CacheStats", "Counters"]
+
+FIELDS = (
+    "misses",
+    "loads",
+    "load_errors",
+    "joins",
+    "stale_discards",
+    "invalidations",
+    "evictions",
+    "expirations",
+    "oversize_drops",
+    "local_hits",
+    "shared_hits",
+    "durable_hits",
+    "promotions",
+    "tier_errors",
+    "decode_errors",
+)
+(
+    MISSES,
+    LOADS,
+    LOAD_ERRORS,
+    JOINS,
+    STALE_DISCARDS,
+    INVALIDATIONS,
+    EVICTIONS,
+    EXPIRATIONS,
+    OVERSIZE_DROPS,
+    LOCAL_HITS,
+    SHARED_HITS,
+    DURABLE_HITS,
+    PROMOTIONS,
+    TIER_ERRORS,
+    DECODE_ERRORS,
+) = range(len(FIELDS))
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """An immutable snapshot of a cache's counters.
+
+    ``hits`` is ``local_hits + shared_hits + durable_hits``; ``hit_ratio`` is
+    ``hits / (hits + misses)`` (0.0 before any lookup). ``invalidations`` counts
+    invalidating calls (delete, invalidate_tag, invalidate, clear).
+    """
+
+    hits: int
+    misses: int
+    loads: int
+    load_errors: int
+    joins: int
+    stale_discards: int
+    invalidations: int
+    evictions: int
+    expirations: int
+    oversize_drops: int
+    local_hits: int
+    shared_hits: int
+    durable_hits: int
+    promotions: int
+    tier_errors: int
+    decode_errors: int
+    hit_ratio: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the snapshot as a plain dict."""
+        return asdict(self)
+
+
+class _Reaper:
+    """Lives in a thread's local storage; its death retires that thread's counts."""
+
+    __slots__ = ("__weakref__",)
+
+
+class _Slot(threading.local):
+    counts: list[int]
+
+    def __init__(self, owner: Counters) -> None:
+        counts = [0] * len(FIELDS)
+        reaper = _Reaper()
+        owner._register(counts)
+        weakref.finalize(reaper, owner._retire, counts)
+        self.counts = counts
+        self.reaper = reaper
+
+
+class Counters:
+    """Per-thread counters; ``slot.counts[INDEX] += 1`` from the owning thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, list[int]] = {}
+        self._retired = [0] * len(FIELDS)
+        self.slot = _Slot(self)
+
+    def _register(self, counts: list[int]) -> None:
+        with self._lock:
+            self._live[id(counts)] = counts
+
+    def _retire(self, counts: list[int]) -> None:
+        with self._lock:
+            if self._live.pop(id(counts), None) is not None:
+                for index, value in enumerate(counts):
+                    self._retired[index] += value
+
+    def add(self, index: int, amount: int = 1) -> None:
+        """Add ``amount`` to one counter of the calling thread."""
+        self.slot.counts[index] += amount
+
+    def totals(self) -> list[int]:
+        """Return the summed counters, in ``FIELDS`` order."""
+        with self._lock:
+            totals = list(self._retired)
+            for counts in self._live.values():
+                for index, value in enumerate(counts):
+                    totals[index] += value
+        return totals
+
+    def snapshot(self) -> CacheStats:
+        """Return a frozen ``CacheStats``."""
+        totals = self.totals()
+        values = dict(zip(FIELDS, totals, strict=True))
+        hits = totals[LOCAL_HITS] + totals[SHARED_HITS] + totals[DURABLE_HITS]
+        lookups = hits + totals[MISSES]
+        return CacheStats(
+            hits=hits, hit_ratio=hits / lookups if lookups else 0.0, **values
+        )

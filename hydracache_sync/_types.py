@@ -1,0 +1,37 @@
+"""Sentinels and shared type aliases; stdlib only."""
+
+from __future__ import annotations
+
+import enum
+from datetime import timedelta
+from typing import Final, Literal, TypeAlias, TypeVar
+
+__all__ = ["MISSING", "UNSET", "Missing", "Seconds", "T", "Unset"]
+
+T = TypeVar("T")
+
+
+class _Missing(enum.Enum):
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+class _Unset(enum.Enum):
+    UNSET = "UNSET"
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+#: Marks "no entry" (a miss), never confused with a cached ``None``.
+MISSING: Final = _Missing.MISSING
+Missing: TypeAlias = Literal[_Missing.MISSING]
+
+#: Marks "argument not given", distinct from ``None``.
+UNSET: Final = _Unset.UNSET
+Unset: TypeAlias = Literal[_Unset.UNSET]
+
+#: A duration: seconds as ``int``/``float`` or a ``timedelta``.
+Seconds: TypeAlias = "int | float | timedelta"

@@ -1,0 +1,266 @@
+"""The in-process tier: decoded entries read without a lock, bounded by bytes.
+
+Reads are one ``dict`` lookup (atomic in CPython) plus a deadline check against
+the store's monotonic ``timer``; a hit sets the entry's ``visited`` bit. Every
+mutation (insert, delete, eviction, expiry purge, tag bookkeeping) runs under
+the write lock, which the owning cache shares so that invalidations and
+single-flight bookkeeping are atomic with the store.
+
+Eviction is CLOCK (second chance) over insertion order, an approximate LRU:
+the oldest entry is evicted unless it was read since it was last looked at, in
+which case it moves to the back. Expired entries are purged first, from a
+deadline heap, on every write.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from .._types import UNSET, Unset
+from .._units import parse_size
+from ..errors import ConfigError
+from .base import wildcard_regex
+
+__all__ = ["LocalEntry", "LocalStore"]
+
+_INF = float("inf")
+
+
+class LocalEntry:
+    """One stored value with its deadline, size and tags."""
+
+    __slots__ = ("expires_at", "key", "size", "tags", "value", "visited")
+
+    def __init__(
+        self, key: str, value: Any, expires_at: float, size: int, tags: frozenset[str]
+    ) -> None:
+        self.key = key
+        self.value = value
+        self.expires_at = expires_at
+        self.size = size
+        self.tags = tags
+        self.visited = False
+
+
+class _NullListener:
+    """Default event sink until a cache binds the store."""
+
+    def evicted(self, count: int) -> None:
+        """Entries were evicted for space."""
+
+    def expired(self, count: int) -> None:
+        """Expired entries were purged."""
+
+    def oversize(self) -> None:
+        """An entry was too large to store."""
+
+
+class LocalStore:
+    """The local tier.
+
+    Args:
+        max_bytes: Budget for the encoded size of all entries (default 64 MB),
+            an int of bytes or a string such as ``"64MB"``.
+        max_entry_size: Entries whose encoded size exceeds this are not stored
+            here and are counted as ``oversize_drops`` (default: 1 MB, or
+            ``max_bytes`` when smaller).
+        timer: The monotonic clock (tests inject a fake one).
+
+    The size of an entry is ``len(key)`` plus the length of its encoded value.
+    """
+
+    def __init__(
+        self,
+        max_bytes: int | str = "64MB",
+        max_entry_size: int | str | Unset = UNSET,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_bytes = parse_size(max_bytes, name="max_bytes")
+        if self.max_bytes <= 0:
+            raise ConfigError("max_bytes must be positive")
+        if max_entry_size is UNSET:
+            self.max_entry_size = min(1 << 20, self.max_bytes)
+        else:
+            self.max_entry_size = parse_size(max_entry_size, name="max_entry_size")
+            if self.max_entry_size > self.max_bytes:
+                raise ConfigError(
+                    f"max_entry_size ({self.max_entry_size}) exceeds max_bytes "
+                    f"({self.max_bytes})"
+                )
+        self.timer = timer
+        self.entries: OrderedDict[str, LocalEntry] = OrderedDict()
+        self.lock: threading.RLock = threading.RLock()
+        self._bytes = 0
+        self._tags: dict[str, set[str]] = {}
+        self._deadlines: list[tuple[float, int, LocalEntry]] = []
+        self._seq = itertools.count()
+        self._listener: Any = _NullListener()
+        self._bound = False
+
+    def bind(self, lock: threading.RLock, listener: Any) -> None:
+        """Share the owning cache's lock and report events to it (once)."""
+        if self._bound:
+            raise ConfigError("this LocalStore already belongs to a cache")
+        self._bound = True
+        self.lock = lock
+        self._listener = listener
+
+    @property
+    def size(self) -> int:
+        """The encoded bytes currently held."""
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.entries))
+
+    # -- reads ---------------------------------------------------------------
+
+    def lookup(self, key: str) -> LocalEntry | None:
+        """Return the live entry for ``key``, purging it when expired."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry.expires_at > self.timer():
+            entry.visited = True
+            return entry
+        with self.lock:
+            if self.entries.get(key) is entry:
+                self._remove(entry)
+                self._listener.expired(1)
+        return None
+
+    # -- writes (lock held by the caller or taken here) ----------------------
+
+    def put(
+        self,
+        key: str,
+        value: Any,
+        size: int,
+        ttl: float | None,
+        tags: frozenset[str] = frozenset(),
+    ) -> bool:
+        """Store ``value``; return False (after dropping any old entry) if oversize."""
+        size += len(key)
+        with self.lock:
+            old = self.entries.get(key)
+            if old is not None:
+                self._remove(old)
+            if size > self.max_entry_size:
+                self._listener.oversize()
+                return False
+            now = self.timer()
+            expires_at = _INF if ttl is None else now + ttl
+            entry = LocalEntry(key, value, expires_at, size, tags)
+            self._purge_expired(now)
+            self._make_room(size, now)
+            self.entries[key] = entry
+            self._bytes += size
+            for tag in tags:
+                self._tags.setdefault(tag, set()).add(key)
+            if ttl is not None:
+                heapq.heappush(self._deadlines, (expires_at, next(self._seq), entry))
+                if len(self._deadlines) > 2 * len(self.entries) + 1024:
+                    self._compact_deadlines()
+            return True
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key``; tell whether a live entry was there."""
+        with self.lock:
+            entry = self.entries.get(key)
+            if entry is None:
+                return False
+            self._remove(entry)
+            return entry.expires_at > self.timer()
+
+    def invalidate_tag(self, tag: str) -> int:
+        """Remove every entry carrying ``tag``; return the count."""
+        with self.lock:
+            keys = self._tags.get(tag)
+            if not keys:
+                return 0
+            doomed = [self.entries[key] for key in list(keys)]
+            for entry in doomed:
+                self._remove(entry)
+            return len(doomed)
+
+    def invalidate_pattern(self, pattern: str) -> int:
+        """Remove the keys matching the ``*`` wildcard ``pattern``; return the count."""
+        regex = wildcard_regex(pattern)
+        with self.lock:
+            doomed = [e for k, e in self.entries.items() if regex.fullmatch(k)]
+            for entry in doomed:
+                self._remove(entry)
+            return len(doomed)
+
+    def clear(self) -> int:
+        """Remove everything; return the count."""
+        with self.lock:
+            count = len(self.entries)
+            self.entries.clear()
+            self._tags.clear()
+            self._deadlines.clear()
+            self._bytes = 0
+            return count
+
+    def purge_expired(self) -> int:
+        """Remove every expired entry now; return the count."""
+        with self.lock:
+            return self._purge_expired(self.timer())
+
+    # -- internals (lock held) -------------------------------------------------
+
+    def _remove(self, entry: LocalEntry) -> None:
+        del self.entries[entry.key]
+        self._bytes -= entry.size
+        for tag in entry.tags:
+            keys = self._tags.get(tag)
+            if keys is not None:
+                keys.discard(entry.key)
+                if not keys:
+                    del self._tags[tag]
+
+    def _purge_expired(self, now: float) -> int:
+        deadlines = self._deadlines
+        purged = 0
+        while deadlines and deadlines[0][0] <= now:
+            entry = heapq.heappop(deadlines)[2]
+            if self.entries.get(entry.key) is entry:
+                self._remove(entry)
+                purged += 1
+        if purged:
+            self._listener.expired(purged)
+        return purged
+
+    def _compact_deadlines(self) -> None:
+        live = [
+            item for item in self._deadlines if self.entries.get(item[2].key) is item[2]
+        ]
+        heapq.heapify(live)
+        self._deadlines = live
+
+    def _make_room(self, size: int, now: float) -> None:
+        entries = self.entries
+        evicted = 0
+        while entries and self._bytes + size > self.max_bytes:
+            key, entry = next(iter(entries.items()))
+            if entry.visited and entry.expires_at > now:
+                entry.visited = False
+                entries.move_to_end(key)
+                continue
+            self._remove(entry)
+            if entry.expires_at > now:
+                evicted += 1
+            else:
+                self._listener.expired(1)
+        if evicted:
+            self._listener.evicted(evicted)

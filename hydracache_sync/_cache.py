@@ -713,6 +713,12 @@ class HydraCache:
 
         return CacheView(self, "").namespace(name)
 
+    def key(self, *segments: Any) -> Any:
+        """Return a structured-key builder: ``cache.key("users", 42).get(loader)``."""
+        from ._views import CacheView
+
+        return CacheView(self, "").key(*segments)  # type: ignore[attr-defined]
+
     def typed(self, cls: type[T], namespace: str) -> TypedView[T]:
         """Return a typed, namespaced view: ``set`` rejects non-``cls`` values."""
         from ._views import CacheView

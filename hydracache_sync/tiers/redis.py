@@ -1,0 +1,604 @@
+"""RedisStore: the shared tier on Redis, with tag sets; sole importer of redis.
+
+Key layout
+----------
+Every key a store writes starts with its ``prefix`` followed by a Redis Cluster
+hash tag built from the prefix (the *base*), e.g. for ``prefix="hc:"``::
+
+    hc:{hc:}v:<key>     the value: opaque envelope bytes, expiring with PX
+    hc:{hc:}k:<key>     side record: a set of the key's current tags (same expiry)
+    hc:{hc:}t:<tag>     tag set: the keys carrying ``<tag>``
+
+Names under ``<prefix>`` that do not start with the hash tag (for instance an
+invalidation pub/sub channel ``<prefix>events``) are reserved for future use.
+If the prefix already holds a hash tag (``"{app}:cache:"``), it is the base as
+it is and the user's hash tag picks the slot.
+
+Trade-off: because every key of one store shares one hash tag, the whole cache
+of a prefix lives in one hash slot, hence on one node of a Redis Cluster. That
+is what lets a single Lua script update a value and its tag sets atomically on
+a cluster. Spread a large cache over several nodes with several stores (one
+prefix each). Prefixes of different stores should not nest; the ``v:`` marker
+and the hash tag keep ``clear()`` of ``"hc:"`` away from the keys of
+``"hc:x:"``, but a prefix crafted to look like another store's base is not
+guarded against.
+
+Tag sets and their expiry
+-------------------------
+A tag set's expiry is raised to the longest TTL of the entries added to it, and
+the set is made persistent when an entry without expiry joins; it never
+expires before a live member. Members whose entry is gone (expired, deleted,
+overwritten with other tags) are harmless: ``invalidate_tag`` only removes a
+member whose side record still lists the tag. Each write into a tag set also
+samples two random members and drops the stale ones, so even a persistent tag
+set stays within a small factor of its live members.
+
+Requires Redis >= 6.2 (``UNLINK``; scripts use only long-standing commands).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, cast
+
+from hydracache_sync.errors import (
+    ConfigError,
+    MissingDependencyError,
+    TierError,
+    TierTimeoutError,
+    TierUnavailableError,
+)
+from hydracache_sync.tiers.base import BaseTier, StoreItem
+
+if TYPE_CHECKING:
+    import redis
+    import redis.cluster
+    from redis.commands.core import Script
+
+    RedisClient = redis.Redis | redis.cluster.RedisCluster
+
+__all__ = ["RedisStore"]
+
+_MISSING_REDIS = "RedisStore needs redis-py: pip install 'hydracache_sync[redis]'"
+_SCAN_COUNT = 1000
+_BATCH = 1000
+_GLOB_SPECIAL = frozenset("\\*?[]")
+
+# Store items: for each item the value key, its side record, then one tag set per
+# tag in KEYS; ARGV[1] is the tag-set base, ARGV[2] the side-record base, then per
+# item its member name, data, ttl in ms (0: none), tag count and the tags.
+_SET_SCRIPT = """
+local tbase, kbase = ARGV[1], ARGV[2]
+local a, k = 3, 1
+while a <= #ARGV do
+  local member, data = ARGV[a], ARGV[a + 1]
+  local ttl, n = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local vkey, skey = KEYS[k], KEYS[k + 1]
+  a = a + 4
+  k = k + 2
+  local keep = {}
+  for i = 0, n - 1 do keep[ARGV[a + i]] = true end
+  for _, old in ipairs(redis.call('SMEMBERS', skey)) do
+    if not keep[old] then redis.call('SREM', tbase .. old, member) end
+  end
+  redis.call('DEL', skey)
+  if ttl > 0 then
+    redis.call('SET', vkey, data, 'PX', ttl)
+  else
+    redis.call('SET', vkey, data)
+  end
+  if n > 0 then
+    for i = 0, n - 1 do
+      local tkey = KEYS[k + i]
+      redis.call('SADD', skey, ARGV[a + i])
+      local left = redis.call('PTTL', tkey)
+      redis.call('SADD', tkey, member)
+      if ttl == 0 then
+        if left >= 0 then redis.call('PERSIST', tkey) end
+      elseif left == -2 or (left >= 0 and left < ttl) then
+        redis.call('PEXPIRE', tkey, ttl)
+      end
+    end
+    if ttl > 0 then redis.call('PEXPIRE', skey, ttl) end
+    for i = 0, n - 1 do
+      local tag, tkey = ARGV[a + i], KEYS[k + i]
+      for _, m in ipairs(redis.call('SRANDMEMBER', tkey, 2)) do
+        if redis.call('SISMEMBER', kbase .. m, tag) == 0 then
+          redis.call('SREM', tkey, m)
+        end
+      end
+    end
+  end
+  a = a + n
+  k = k + n
+end
+return 0
+"""
+
+# Delete entries: KEYS holds n value keys then their n side records; ARGV[1] is
+# the tag-set base, ARGV[2..] the members. Returns how many value keys existed.
+_DELETE_SCRIPT = """
+local tbase, n, removed = ARGV[1], #KEYS / 2, 0
+for i = 1, n do
+  local skey = KEYS[n + i]
+  for _, tag in ipairs(redis.call('SMEMBERS', skey)) do
+    redis.call('SREM', tbase .. tag, ARGV[i + 1])
+  end
+  redis.call('UNLINK', skey)
+  removed = removed + redis.call('UNLINK', KEYS[i])
+end
+return removed
+"""
+
+# Invalidate a tag: KEYS[1] is the tag set; ARGV holds the value-key, side-record
+# and tag-set bases and the tag. A member counts only while its side record still
+# lists the tag, so stale members never remove a re-tagged entry.
+_INVALIDATE_TAG_SCRIPT = """
+local vbase, kbase, tbase, tag = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local removed = 0
+for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local skey = kbase .. m
+  if redis.call('SISMEMBER', skey, tag) == 1 then
+    for _, other in ipairs(redis.call('SMEMBERS', skey)) do
+      if other ~= tag then redis.call('SREM', tbase .. other, m) end
+    end
+    redis.call('UNLINK', skey)
+    removed = removed + redis.call('UNLINK', vbase .. m)
+  end
+end
+redis.call('UNLINK', KEYS[1])
+return removed
+"""
+
+
+def _import_redis() -> Any:
+    """Import redis-py, or raise the error that names the extra to install."""
+    try:
+        import redis
+        import redis.cluster
+        import redis.exceptions
+    except ImportError as exc:
+        raise MissingDependencyError(_MISSING_REDIS) from exc
+    return redis
+
+
+def _glob_escape(text: str) -> str:
+    """Escape Redis glob metacharacters so ``text`` matches only itself."""
+    return "".join("\\" + char if char in _GLOB_SPECIAL else char for char in text)
+
+
+def _hash_tag_span(text: str) -> bool:
+    """Tell whether ``text`` holds a Redis Cluster hash tag (``{...}``, non-empty)."""
+    start = text.find("{")
+    if start < 0:
+        return False
+    end = text.find("}", start + 1)
+    return end > start + 1
+
+
+def _ttl_ms(ttl: float | None) -> int:
+    """Convert a ttl in seconds to whole milliseconds; ``0`` means no expiry."""
+    if ttl is None or ttl == math.inf:
+        return 0
+    return max(1, round(ttl * 1000))
+
+
+class _ErrorMap:
+    """Context manager mapping redis-py exceptions to :class:`TierError`.
+
+    One instance per store, stateless and shared by every thread.
+    """
+
+    __slots__ = ("_base", "_tier", "_timeout", "_unavailable")
+
+    def __init__(self, redis_module: Any, tier: str) -> None:
+        exceptions = redis_module.exceptions
+        self._tier = tier
+        self._timeout: type[Exception] = exceptions.TimeoutError
+        self._unavailable: tuple[type[Exception], ...] = (
+            exceptions.ConnectionError,
+            exceptions.ClusterDownError,
+            exceptions.SlotNotCoveredError,
+        )
+        # RedisClusterException (client-side cluster trouble) is no RedisError.
+        self._base: tuple[type[Exception], ...] = (
+            exceptions.RedisError,
+            exceptions.RedisClusterException,
+        )
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None or not isinstance(exc, self._base):
+            return
+        if isinstance(exc, self._timeout):
+            raise TierTimeoutError(f"redis timed out: {exc}", tier=self._tier) from exc
+        if isinstance(exc, self._unavailable):
+            raise TierUnavailableError(
+                f"redis unavailable: {exc}", tier=self._tier
+            ) from exc
+        raise TierError(f"redis error: {exc}", tier=self._tier) from exc
+
+
+class RedisStore(BaseTier):
+    """The shared tier on Redis (standalone or Cluster) through redis-py.
+
+    Values are the cache's opaque envelope bytes; the store never decodes them.
+    Thread-safe: one store (and one redis-py client with its connection pool) is
+    shared by all threads. Every redis-py exception is mapped to
+    :class:`~hydracache_sync.errors.TierError` (``TierTimeoutError`` for
+    timeouts, ``TierUnavailableError`` when the server cannot be reached),
+    chained with ``from``.
+
+    Args:
+        client: A ``redis.Redis`` or ``redis.cluster.RedisCluster`` client with
+            ``decode_responses=False`` (the default). The caller keeps ownership:
+            :meth:`close` does not close it.
+        prefix: Start of every key this store writes; non-empty. Stores with
+            different prefixes never see each other's entries.
+        name: The tier's name in errors and logs.
+
+    Raises:
+        MissingDependencyError: redis-py is not installed.
+        ConfigError: The prefix is empty or has unbalanced braces, or the
+            client decodes responses to ``str``.
+
+    Example::
+
+        store = RedisStore(redis.Redis(), prefix="myapp:")
+        cache = HydraCache(shared=store)
+
+    .. versionadded:: 0.1
+    """
+
+    name = "redis"
+    trusted = False
+
+    def __init__(
+        self, client: RedisClient, *, prefix: str = "hc:", name: str = "redis"
+    ) -> None:
+        redis_module = _import_redis()
+        if not isinstance(prefix, str) or not prefix:
+            raise ConfigError("RedisStore prefix must be a non-empty str")
+        if _hash_tag_span(prefix):
+            base = prefix
+        elif "{" in prefix or "}" in prefix:
+            raise ConfigError(
+                f"RedisStore prefix {prefix!r} has braces that are not a "
+                "Redis Cluster hash tag ('{tag}' with a non-empty tag)"
+            )
+        else:
+            base = f"{prefix}{{{prefix}}}"
+        if _decodes_responses(client):
+            raise ConfigError(
+                "RedisStore needs a client with decode_responses=False "
+                "(values are bytes)"
+            )
+        self.name = name
+        self._client = client
+        self._owns_client = False
+        self._closed = False
+        self._prefix = prefix
+        self._vbase = base + "v:"
+        self._kbase = base + "k:"
+        self._tbase = base + "t:"
+        self._errors = _ErrorMap(redis_module, name)
+        # Bound once: the hot path is one attribute load and one call.
+        self._raw_get = cast("Callable[[str], bytes | None]", client.get)
+        self._set_script: Script = client.register_script(_SET_SCRIPT)
+        self._delete_script: Script = client.register_script(_DELETE_SCRIPT)
+        self._tag_script: Script = client.register_script(_INVALIDATE_TAG_SCRIPT)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        prefix: str = "hc:",
+        socket_timeout: float = 1.0,
+        socket_connect_timeout: float = 1.0,
+        name: str = "redis",
+        **kwargs: Any,
+    ) -> RedisStore:
+        """Build a store on its own ``redis.Redis`` client (and connection pool).
+
+        The store owns that client: :meth:`close` disconnects it. Unless
+        ``retry`` is given, a command is retried once, at once, after a
+        connection error (a pooled socket the server dropped, e.g. after a
+        restart) and never after a timeout, so a dead or slow server fails
+        fast and the cache degrades instead of stalling.
+
+        Args:
+            url: A redis-py URL, e.g. ``redis://127.0.0.1:6379/0``.
+            prefix: See :class:`RedisStore`.
+            socket_timeout: Seconds to wait for a reply.
+            socket_connect_timeout: Seconds to wait for a connection.
+            name: See :class:`RedisStore`.
+            **kwargs: Passed to ``redis.Redis.from_url`` (e.g. ``max_connections``,
+                ``health_check_interval``, ``retry``).
+
+        Returns:
+            A store that owns its client.
+
+        Raises:
+            MissingDependencyError: redis-py is not installed.
+            ConfigError: The URL or an option is invalid.
+        """
+        redis_module = _import_redis()
+        if "retry" not in kwargs:
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+
+            kwargs["retry"] = Retry(
+                NoBackoff(), 1, supported_errors=(redis_module.ConnectionError,)
+            )
+        try:
+            client = redis_module.Redis.from_url(
+                url,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=socket_connect_timeout,
+                **kwargs,
+            )
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"invalid Redis URL or option: {exc}") from exc
+        try:
+            store = cls(client, prefix=prefix, name=name)
+        except BaseException:
+            client.close()
+            raise
+        store._owns_client = True
+        return store
+
+    @property
+    def prefix(self) -> str:
+        """The prefix given at construction."""
+        return self._prefix
+
+    @property
+    def client(self) -> RedisClient:
+        """The redis-py client this store talks through."""
+        return self._client
+
+    def value_key(self, key: str) -> str:
+        """Return the Redis key that holds ``key``'s envelope bytes.
+
+        Args:
+            key: A cache key.
+
+        Returns:
+            The full Redis key, e.g. ``"hc:{hc:}v:users:1"``.
+        """
+        return self._vbase + key
+
+    def get(self, key: str) -> bytes | None:
+        """Return the bytes stored for ``key``: one plain ``GET``.
+
+        Args:
+            key: A cache key.
+
+        Returns:
+            The stored bytes, or ``None`` when absent or expired.
+
+        Raises:
+            TierError: Redis failed (see the class docs for subclasses).
+        """
+        with self._errors:
+            return self._raw_get(self._vbase + key)
+
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return one entry per key, in order, with one ``MGET``.
+
+        Args:
+            keys: Cache keys.
+
+        Returns:
+            The stored bytes or ``None`` per key.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        if not keys:
+            return []
+        vbase = self._vbase
+        with self._errors:
+            values = self._client.mget([vbase + key for key in keys])
+        return cast("list[bytes | None]", values)
+
+    def set(
+        self, key: str, data: bytes, ttl: float | None, tags: Collection[str]
+    ) -> None:
+        """Store ``data`` with its tags in one atomic script call.
+
+        Args:
+            key: A cache key.
+            data: Envelope bytes.
+            ttl: Seconds until expiry (at least 1 ms), ``None`` for none.
+            tags: The entry's tags; an overwrite leaves its old tags' sets.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        self._store([StoreItem(key, data, ttl, tags)])
+
+    def set_many(self, items: Sequence[StoreItem]) -> None:
+        """Store several entries in one atomic script call (one round trip).
+
+        Args:
+            items: The entries.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        if items:
+            self._store(items)
+
+    def _store(self, items: Iterable[StoreItem]) -> None:
+        keys: list[str] = []
+        args: list[str | bytes | int] = [self._tbase, self._kbase]
+        vbase, kbase, tbase = self._vbase, self._kbase, self._tbase
+        for key, data, ttl, tags in items:
+            tag_list = list(tags)
+            keys.append(vbase + key)
+            keys.append(kbase + key)
+            keys.extend(tbase + tag for tag in tag_list)
+            args.extend((key, data, _ttl_ms(ttl), len(tag_list)))
+            args.extend(tag_list)
+        with self._errors:
+            self._set_script(keys=keys, args=args)
+
+    def delete(self, key: str) -> bool:
+        """Remove ``key`` and its tag bookkeeping in one script call.
+
+        Args:
+            key: A cache key.
+
+        Returns:
+            Whether the value existed.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        return self._delete([key]) == 1
+
+    def delete_many(self, keys: Sequence[str]) -> int:
+        """Remove several keys in one script call.
+
+        Args:
+            keys: Cache keys.
+
+        Returns:
+            How many of them existed.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        return self._delete(list(dict.fromkeys(keys))) if keys else 0
+
+    def _delete(self, members: Sequence[str | bytes]) -> int:
+        vbase, kbase = self._vbase, self._kbase
+        if members and isinstance(members[0], bytes):
+            vraw, kraw = vbase.encode(), kbase.encode()
+            raw = cast("Sequence[bytes]", members)
+            keys: list[str | bytes] = [vraw + m for m in raw]
+            keys.extend(kraw + m for m in raw)
+        else:
+            text = cast("Sequence[str]", members)
+            keys = [vbase + m for m in text]
+            keys.extend(kbase + m for m in text)
+        with self._errors:
+            removed = self._delete_script(keys=keys, args=[self._tbase, *members])
+        return int(removed)
+
+    def invalidate_tag(self, tag: str) -> int:
+        """Remove every entry carrying ``tag``, atomically, without a scan.
+
+        Args:
+            tag: The tag.
+
+        Returns:
+            How many existing entries were removed.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        with self._errors:
+            removed = self._tag_script(
+                keys=[self._tbase + tag],
+                args=[self._vbase, self._kbase, self._tbase, tag],
+            )
+        return int(removed)
+
+    def invalidate_pattern(self, pattern: str) -> int:
+        """Remove every key matching ``pattern`` (``SCAN`` + batched deletes).
+
+        ``*`` matches any run of characters, ``:`` included; every other
+        character is literal (Redis glob metacharacters are escaped). A pattern
+        without ``*`` is one key and costs one delete.
+
+        Args:
+            pattern: A ``*`` wildcard pattern over cache keys.
+
+        Returns:
+            How many existing entries were removed.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        if "*" not in pattern:
+            return int(self.delete(pattern))
+        match = _glob_escape(self._vbase) + "*".join(
+            _glob_escape(part) for part in pattern.split("*")
+        )
+        skip = len(self._vbase.encode())
+        removed = 0
+        with self._errors:
+            for batch in self._scan(match):
+                removed += self._delete([raw[skip:] for raw in batch])
+        return removed
+
+    def clear(self) -> int:
+        """Remove every key of this store (its prefix's base only).
+
+        Returns:
+            How many existing entries were removed.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        vraw = self._vbase.encode()
+        # Only the three markers: a nested prefix's keys never match.
+        match = _glob_escape(self._vbase[: -len("v:")]) + "[vkt]:*"
+        removed = 0
+        with self._errors:
+            for batch in self._scan(match):
+                values = [raw for raw in batch if raw.startswith(vraw)]
+                others = [raw for raw in batch if not raw.startswith(vraw)]
+                if values:
+                    removed += int(self._client.unlink(*values))
+                if others:
+                    self._client.unlink(*others)
+        return removed
+
+    def _scan(self, match: str) -> Iterator[list[bytes]]:
+        """Yield the keys matching ``match`` in batches (every cluster primary)."""
+        batch: list[bytes] = []
+        for raw in self._client.scan_iter(match=match, count=_SCAN_COUNT):
+            batch.append(raw)
+            if len(batch) >= _BATCH:
+                yield batch
+                batch = []
+        if batch:
+            yield batch
+
+    def close(self) -> None:
+        """Disconnect the client when this store built it (``from_url``).
+
+        A client passed to the constructor belongs to the caller and stays open.
+        Closing twice is harmless.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._owns_client:
+            with self._errors:
+                self._client.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(prefix={self._prefix!r}, name={self.name!r})"
+
+
+def _decodes_responses(client: Any) -> bool:
+    """Tell whether ``client`` decodes replies to ``str`` (unknown: no)."""
+    get_kwargs = getattr(client, "get_connection_kwargs", None)
+    kwargs = get_kwargs() if callable(get_kwargs) else None
+    return bool(isinstance(kwargs, dict) and kwargs.get("decode_responses"))

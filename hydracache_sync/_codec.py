@@ -71,9 +71,11 @@ class CborCodec:
             if isinstance(fld.type, type):
                 self.register(fld.type)
 
-    @staticmethod
-    def _encode_tuple(encoder: Any, value: tuple[Any, ...]) -> None:
-        encoder.encode(cbor2.CBORTag(_TAG_TUPLE, list(value)))
+    # cbor2 decodes the content of a tag immutably (lists become tuples, dicts
+    # frozendicts), so tuples and dataclass fields travel as nested CBOR bytes,
+    # decoded on their own, mutably.
+    def _encode_tuple(self, encoder: Any, value: tuple[Any, ...]) -> None:
+        encoder.encode(cbor2.CBORTag(_TAG_TUPLE, self._dumps(list(value))))
 
     @staticmethod
     def _encode_frozenset(encoder: Any, value: frozenset[Any]) -> None:
@@ -91,13 +93,18 @@ class CborCodec:
         if dataclasses.is_dataclass(value) and isinstance(cls, type):
             self.register(cls)
             fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-            encoder.encode(cbor2.CBORTag(_TAG_DATACLASS, [_class_name(cls), fields]))
+            content = [_class_name(cls), self._dumps(fields)]
+            encoder.encode(cbor2.CBORTag(_TAG_DATACLASS, content))
             return
         raise CodecError(
             f"cannot encode a value of type {cls.__module__}.{cls.__qualname__}: "
             "use CBOR-friendly types (str, int, float, bytes, list, dict, tuple, "
             "set, datetime, Decimal, UUID, dataclasses) or pass codec="
         )
+
+    def _dumps(self, value: object) -> bytes:
+        data: bytes = cbor2.dumps(value, encoders=self._encoders, default=self._default)
+        return data
 
     def encode(self, value: object) -> bytes:
         """Return the CBOR bytes of ``value``.
@@ -106,9 +113,7 @@ class CborCodec:
             CodecError: ``value`` (or something inside it) cannot be encoded.
         """
         try:
-            data: bytes = cbor2.dumps(
-                value, encoders=self._encoders, default=self._default
-            )
+            data = self._dumps(value)
         except CodecError:
             raise
         except (cbor2.CBOREncodeError, TypeError, ValueError, RecursionError) as exc:
@@ -122,18 +127,22 @@ class CborCodec:
     def _tag_hook(self, tag: Any, immutable: bool) -> Any:
         number, value = tag.tag, tag.value
         if number == _TAG_TUPLE:
-            return tuple(value)
+            return tuple(self._loads(value))
         if number == _TAG_FROZENSET:
             return frozenset(value)
         if number == _TAG_NAIVE_DATETIME:
             return datetime.datetime.fromisoformat(value)
         if number == _TAG_DATACLASS:
-            name, fields = value
+            name, raw = value
+            fields = self._loads(raw)
             cls = self._classes.get(name)
             if cls is None:
-                return dict(fields)
+                return fields
             return cls(**fields)
         return tag
+
+    def _loads(self, data: bytes) -> Any:
+        return cbor2.loads(data, tag_hook=self._tag_hook)
 
     def decode(self, data: bytes) -> Any:
         """Return the value encoded in ``data``.
@@ -142,6 +151,6 @@ class CborCodec:
             ValueError: The bytes are not valid CBOR for this codec.
         """
         try:
-            return cbor2.loads(data, tag_hook=self._tag_hook)
+            return self._loads(data)
         except Exception as exc:  # cbor2 raises many types on hostile input
             raise ValueError(f"undecodable payload: {exc}") from exc

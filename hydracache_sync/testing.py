@@ -8,12 +8,115 @@ not import pytest at module level.
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Collection
 from typing import Any
 
-from .tiers.base import RemoteTier, StoreItem
+from .errors import TierUnavailableError
+from .tiers.base import BaseTier, RemoteTier, StoreItem, wildcard_regex
 
-__all__ = ["TierContract"]
+__all__ = ["FakeClock", "MemoryTier", "TierContract"]
+
+
+class MemoryTier(BaseTier):
+    """An in-process remote tier for tests: bytes in a dict, real TTLs and tags.
+
+    Set ``down = True`` to make every call fail with ``TierUnavailableError``,
+    as a dead server would. ``calls`` counts the calls that reached it.
+    """
+
+    def __init__(self, name: str = "memory", *, trusted: bool = False) -> None:
+        self.name = name
+        self.trusted = trusted
+        self.down = False
+        self.calls = 0
+        self._lock = threading.Lock()
+        self._data: dict[str, tuple[bytes, float | None, frozenset[str]]] = {}
+
+    def _enter(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise TierUnavailableError("memory tier is down", tier=self.name)
+
+    def _live(self, key: str) -> tuple[bytes, float | None, frozenset[str]] | None:
+        item = self._data.get(key)
+        if item is not None and item[1] is not None and item[1] <= time.monotonic():
+            del self._data[key]
+            return None
+        return item
+
+    def get(self, key: str) -> bytes | None:
+        """Return the stored bytes or None."""
+        self._enter()
+        with self._lock:
+            item = self._live(key)
+        return None if item is None else item[0]
+
+    def set(
+        self, key: str, data: bytes, ttl: float | None, tags: Collection[str]
+    ) -> None:
+        """Store bytes with a ttl and tags."""
+        self._enter()
+        deadline = None if ttl is None else time.monotonic() + ttl
+        with self._lock:
+            self._data[key] = (data, deadline, frozenset(tags))
+
+    def ttl_of(self, key: str) -> float | None:
+        """Seconds left for ``key`` (None: no expiry); for placement tests."""
+        with self._lock:
+            item = self._live(key)
+        if item is None:
+            raise KeyError(key)
+        return None if item[1] is None else item[1] - time.monotonic()
+
+    def delete(self, key: str) -> bool:
+        """Remove one key."""
+        self._enter()
+        with self._lock:
+            return self._live(key) is not None and bool(self._data.pop(key))
+
+    def _remove_where(self, match: Any) -> int:
+        with self._lock:
+            doomed = [k for k in list(self._data) if self._live(k) and match(k)]
+            for key in doomed:
+                del self._data[key]
+        return len(doomed)
+
+    def invalidate_tag(self, tag: str) -> int:
+        """Remove entries carrying ``tag``."""
+        self._enter()
+        return self._remove_where(lambda k: tag in self._data[k][2])
+
+    def invalidate_pattern(self, pattern: str) -> int:
+        """Remove keys matching the wildcard."""
+        self._enter()
+        regex = wildcard_regex(pattern)
+        return self._remove_where(lambda k: regex.fullmatch(k) is not None)
+
+    def clear(self) -> int:
+        """Remove everything."""
+        self._enter()
+        return self._remove_where(lambda k: True)
+
+    def keys(self) -> list[str]:
+        """The live keys (for assertions)."""
+        with self._lock:
+            return [k for k in list(self._data) if self._live(k)]
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told: ``LocalStore(timer=clock)``."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward."""
+        self.now += seconds
 
 
 class TierContract:

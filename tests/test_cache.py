@@ -1,0 +1,384 @@
+"""HydraCache on the memory default: the flat-key API, TTLs, options and errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hydracache_sync import (
+    CacheOptions,
+    CodecError,
+    ConfigError,
+    Expires,
+    HydraCache,
+    InvalidKey,
+    LocalStore,
+)
+from hydracache_sync.testing import FakeClock
+
+
+@pytest.fixture(name="clock")
+def _clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture(name="cache")
+def _cache(clock: FakeClock) -> Iterator[HydraCache]:
+    cache = HydraCache.local(timer=clock)
+    yield cache
+    cache.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: int
+    y: int
+
+
+class TestGetSet:
+    def test_get_missing_returns_default(self, cache: HydraCache) -> None:
+        """A missing key gives None or the given default."""
+        assert cache.get("nope") is None
+        assert cache.get("nope", 7) == 7
+
+    def test_set_then_get(self, cache: HydraCache) -> None:
+        """A stored value comes back as the same object (no decode on hit)."""
+        value = {"a": [1, 2]}
+        cache.set("k", value)
+        assert value is cache.get("k")
+
+    def test_cached_none_is_not_a_miss(self, cache: HydraCache) -> None:
+        """A cached None is returned as None, not the default."""
+        cache.set("k", None)
+        assert cache.get("k", "default") is None
+        assert "k" in cache
+
+    def test_overwrite(self, cache: HydraCache) -> None:
+        """A second set replaces the value."""
+        cache.set("k", 1)
+        cache.set("k", 2)
+        assert cache.get("k") == 2
+
+    def test_aliases(self, cache: HydraCache) -> None:
+        """put/remove/invalidate_key/contains_key/flush and the loader aliases work."""
+        cache.put("a", 1)
+        assert cache.contains_key("a")
+        assert cache.contains("a")
+        assert cache.remove("a") is True
+        cache.put("b", 2)
+        assert cache.invalidate_key("b") is True
+        assert cache.get_or_set("c", lambda: 3) == 3
+        assert cache.get_or_insert_with("c", lambda: 4) == 3
+        assert cache.try_get_or_insert_with("c", lambda: 5) == 3
+        cache.flush()
+        assert "c" not in cache
+
+    def test_delete_reports_presence(self, cache: HydraCache) -> None:
+        """delete tells whether the key was there."""
+        cache.set("k", 1)
+        assert cache.delete("k") is True
+        assert cache.delete("k") is False
+
+    def test_get_many_set_many(self, cache: HydraCache) -> None:
+        """get_many returns only found keys; set_many stores all."""
+        cache.set_many({"a": 1, "b": None, "c": [3]})
+        assert cache.get_many(["a", "b", "c", "x"]) == {"a": 1, "b": None, "c": [3]}
+
+    def test_clear(self, cache: HydraCache) -> None:
+        """clear empties the cache and reports the count."""
+        cache.set_many({"a": 1, "b": 2})
+        assert cache.clear() == 2
+        assert len(cache) == 0
+
+
+class TestTTL:
+    def test_entry_expires(self, cache: HydraCache, clock: FakeClock) -> None:
+        """An entry is served until its ttl, then gone and counted."""
+        cache.set("k", 1, ttl=10)
+        clock.advance(9.9)
+        assert cache.get("k") == 1
+        clock.advance(0.2)
+        assert cache.get("k") is None
+        assert "k" not in cache
+        assert cache.stats().expirations == 1
+
+    def test_default_ttl(self, clock: FakeClock) -> None:
+        """default_ttl applies when no ttl is given."""
+        cache = HydraCache.local(timer=clock, default_ttl=5)
+        cache.set("k", 1)
+        cache.set("forever", 1, ttl=Expires.NEVER)
+        clock.advance(6)
+        assert cache.get("k") is None
+        assert cache.get("forever") == 1
+
+    def test_ttl_forms(self, cache: HydraCache, clock: FakeClock) -> None:
+        """timedelta, Expires.after and CacheOptions ttls all work."""
+        cache.set("a", 1, ttl=datetime.timedelta(seconds=5))
+        cache.set("b", 1, ttl=Expires.after(minutes=1))
+        cache.set("c", 1, options=CacheOptions(ttl=5))
+        cache.set("d", 1, options=CacheOptions(ttl=5), ttl=100)
+        clock.advance(10)
+        assert [cache.get(k) for k in "abcd"] == [None, 1, None, 1]
+
+    def test_contains_removes_expired(
+        self, cache: HydraCache, clock: FakeClock
+    ) -> None:
+        """contains reports an expired entry absent and removes it."""
+        cache.set("k", 1, ttl=1)
+        clock.advance(2)
+        assert "k" not in cache
+        assert len(cache) == 0
+
+    def test_expired_entries_are_purged_on_writes(
+        self, cache: HydraCache, clock: FakeClock
+    ) -> None:
+        """Expired entries do not pile up: a later write purges them."""
+        for i in range(100):
+            cache.set(f"k{i}", i, ttl=1)
+        clock.advance(2)
+        cache.set("fresh", 1)
+        assert len(cache) == 1
+        assert cache.stats().expirations == 100
+
+    def test_ttl_zero_stores_nothing(self, cache: HydraCache) -> None:
+        """ttl=0 means do not store (and drops an older value)."""
+        cache.set("k", 1)
+        cache.set("k", 2, ttl=0)
+        assert cache.get("k") is None
+        assert cache.get_or_load("j", lambda: 3, ttl=0) == 3
+        assert "j" not in cache
+
+    def test_negative_ttl(self, cache: HydraCache, clock: FakeClock) -> None:
+        """A None result is cached for negative_ttl, values for their ttl."""
+        calls = []
+
+        def loader() -> None:
+            calls.append(1)
+
+        assert cache.get_or_load("n", loader, ttl=100, negative_ttl=5) is None
+        assert cache.get_or_load("n", loader, ttl=100, negative_ttl=5) is None
+        assert len(calls) == 1
+        clock.advance(6)
+        cache.get_or_load("n", loader, ttl=100, negative_ttl=5)
+        assert len(calls) == 2
+
+
+class TestSizes:
+    def test_lru_eviction_by_bytes(self, clock: FakeClock) -> None:
+        """Over max_bytes the least recently used entries go, counted as evictions."""
+        cache = HydraCache.local(max_bytes=10_000, timer=clock)
+        payload = b"x" * 950  # ~955 encoded bytes with the key: 10 fit, 11 do not
+        for i in range(10):
+            cache.set(f"k{i}", payload)
+        cache.get("k0")  # recently used: survives the next evictions
+        cache.set("k10", payload)
+        cache.set("k11", payload)
+        assert "k0" in cache
+        assert "k1" not in cache
+        assert "k2" not in cache
+        assert cache.local_store.size <= 10_000
+        assert cache.stats().evictions == 2
+
+    def test_oversize_entry_not_stored(self) -> None:
+        """An entry over max_entry_size is dropped, counted, and the old value too."""
+        cache = HydraCache.local(max_bytes="1MB", max_entry_size="1KB")
+        cache.set("k", "small")
+        cache.set("k", "x" * 2000)
+        assert cache.get("k") is None
+        assert cache.stats().oversize_drops == 1
+
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [("512KB", 512 * 1024), ("50MB", 50 << 20), ("1GB", 1 << 30), ("10", 10)],
+    )
+    def test_size_strings(self, text: str, expected: int) -> None:
+        """Sizes parse from strings with binary units."""
+        assert expected == LocalStore(max_bytes=text, max_entry_size=1).max_bytes
+
+    @pytest.mark.parametrize("bad", ["12XB", "-1MB", "", "MB", -5, 1.5, True, 0])
+    def test_bad_sizes(self, bad: Any) -> None:
+        """A bad size raises ConfigError (a ValueError)."""
+        with pytest.raises(ConfigError):
+            HydraCache.local(max_bytes=bad)
+        with pytest.raises(ValueError):
+            LocalStore(max_bytes=bad)
+
+    def test_entry_size_over_budget_is_config_error(self) -> None:
+        """max_entry_size above max_bytes is refused."""
+        with pytest.raises(ConfigError, match="max_entry_size"):
+            LocalStore(max_bytes="1KB", max_entry_size="2KB")
+
+
+class TestCodec:
+    @pytest.mark.parametrize(
+        "value",
+        [
+            Point(1, 2),
+            datetime.datetime(2024, 1, 2, 3, 4, 5),
+            datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc),
+            datetime.date(2024, 5, 6),
+            decimal.Decimal("1.10"),
+            uuid.UUID(int=7),
+            {1, 2},
+            frozenset({"a"}),
+            (1, (2, "3")),
+            {"nested": [(1, 2), {"k": b"v"}]},
+        ],
+    )
+    def test_round_trips(self, cache: HydraCache, value: Any) -> None:
+        """Rich values survive encode/decode with their types."""
+        decoded = cache.codec.decode(cache.codec.encode(value))
+        assert value == decoded
+        assert type(value) is type(decoded)
+
+    def test_unencodable_value_raises_and_stores_nothing(
+        self, cache: HydraCache
+    ) -> None:
+        """CodecError names the type; the old value stays; nothing is loaded in."""
+        cache.set("k", 1)
+        with pytest.raises(CodecError, match="object"):
+            cache.set("k", object())
+        assert cache.get("k") == 1
+        with pytest.raises(CodecError):
+            cache.set_many({"a": 1, "b": {"x": object()}})
+        assert "a" not in cache
+        with pytest.raises(CodecError):
+            cache.get_or_load("lazy", lambda: object())
+        assert "lazy" not in cache
+        assert isinstance(CodecError("x"), TypeError)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        key=st.text(min_size=1, max_size=40),
+        value=st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.floats(allow_nan=False)
+            | st.text()
+            | st.binary(),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+                | st.tuples(inner, inner)
+            ),
+            max_leaves=12,
+        ),
+    )
+    def test_hypothesis_round_trip(self, key: str, value: Any) -> None:
+        """Any CBOR-friendly value stores, reads back and decodes equal."""
+        cache = HydraCache.local()
+        cache.set(key, value)
+        assert value == cache.get(key)
+        assert value == cache.codec.decode(cache.codec.encode(value))
+
+
+class TestErrors:
+    @pytest.mark.parametrize("key", [1, None, b"k", ("a",), ""])
+    def test_bad_keys(self, cache: HydraCache, key: Any) -> None:
+        """Non-str or empty keys raise InvalidKey (a KeyError) everywhere."""
+        for call in (
+            lambda: cache.get(key),
+            lambda: cache.set(key, 1),
+            lambda: cache.get_or_load(key, lambda: 1),
+            lambda: cache.delete(key),
+            lambda: cache.contains(key),
+            lambda: cache.get_many([key]),
+        ):
+            with pytest.raises(InvalidKey):
+                call()
+        assert len(cache) == 0
+
+    def test_unhashable_key(self, cache: HydraCache) -> None:
+        """An unhashable key is an InvalidKey, not a TypeError from dict."""
+        with pytest.raises(KeyError):
+            cache.get(["list"])  # type: ignore[arg-type]
+
+    def test_long_key_points_at_keypart_hash(self, cache: HydraCache) -> None:
+        """Keys over the limit point at KeyPart.hash."""
+        with pytest.raises(InvalidKey, match=r"KeyPart\.hash"):
+            cache.set("k" * 5000, 1)
+
+    def test_bad_options(self, cache: HydraCache) -> None:
+        """Bad ttl, tags, cost and options raise ConfigError."""
+        with pytest.raises(ConfigError):
+            cache.set("k", 1, ttl=-1)
+        with pytest.raises(ConfigError):
+            cache.set("k", 1, ttl="soon")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError):
+            cache.set("k", 1, tags="users")
+        with pytest.raises(ConfigError):
+            cache.set("k", 1, cost="cheap")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError):
+            cache.set("k", 1, options={"ttl": 1})  # type: ignore[arg-type]
+        with pytest.raises(ConfigError):
+            HydraCache(on_tier_error="explode")  # type: ignore[arg-type]
+        assert "k" not in cache
+
+    def test_local_store_belongs_to_one_cache(self) -> None:
+        """Sharing one LocalStore between caches is refused."""
+        store = LocalStore()
+        HydraCache(store)
+        with pytest.raises(ConfigError):
+            HydraCache(store)
+
+
+class TestOptions:
+    def test_constructors_and_copies(self) -> None:
+        """tag/tags build new options on the class and copies on an instance."""
+        base = CacheOptions.tag("users")
+        more = base.tags(["user:42"]).with_ttl(60)
+        assert frozenset({"users"}) == base.tag_names
+        assert frozenset({"users", "user:42"}) == more.tag_names
+        assert more.ttl == 60
+        assert CacheOptions.tags(["a", "b"]).tag_names == frozenset({"a", "b"})
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            base.ttl = 5  # type: ignore[misc]
+
+    def test_options_object_and_keywords(self, cache: HydraCache) -> None:
+        """Tags from options and keywords both reach the entry."""
+        cache.set("k", 1, options=CacheOptions.tag("a"), tags=["b"])
+        assert cache.invalidate_tag("b") == 1
+        cache.set("k", 1, options=CacheOptions.tag("a"), tags=["b"])
+        assert cache.invalidate_tag("a") == 1
+
+    def test_expires_repr_and_equality(self) -> None:
+        """Expires values compare and print readably."""
+        assert Expires.after(60) == Expires.after(minutes=1)
+        assert Expires.after(datetime.timedelta(hours=1)).seconds == 3600
+        assert repr(Expires.NEVER) == "Expires.NEVER"
+        with pytest.raises(ConfigError):
+            Expires.after(0)
+
+
+class TestTypedViews:
+    def test_dataclass_round_trip(self, cache: HydraCache) -> None:
+        """A typed view stores and returns the dataclass; wrong types are refused."""
+        points = cache.typed(Point, "points")
+        points.set("p1", Point(1, 2))
+        assert Point(1, 2) == points.get("p1")
+        assert Point(1, 2) == cache.get("points:p1")
+        with pytest.raises(TypeError):
+            points.set("p2", {"x": 1, "y": 2})  # type: ignore[arg-type]
+        assert "p2" not in points
+        assert Point(3, 4) == points.get_or_load("p3", lambda: Point(3, 4))
+        with pytest.raises(TypeError):
+            points.get_or_load("p4", lambda: "nope")  # type: ignore[arg-type,return-value]
+        assert "p4" not in points
+
+    def test_dataclass_decodes_as_class_in_another_codec(self) -> None:
+        """Bytes from one process decode as the class once a typed view registers it."""
+        writer = HydraCache.local()
+        data = writer.codec.encode(Point(5, 6))
+        reader = HydraCache.local()
+        assert reader.codec.decode(data) == {"x": 5, "y": 6}
+        reader.typed(Point, "points")
+        assert Point(5, 6) == reader.codec.decode(data)

@@ -1,0 +1,47 @@
+"""``import hydracache_sync`` loads only the stdlib, cbor2 and cachetools."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+ALLOWED_THIRD_PARTY = {"cbor2", "_cbor2", "cachetools"}
+
+
+def _modules_after(code: str) -> set[str]:
+    script = f"import sys; {code}; import json; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", script], check=True, capture_output=True, text=True
+    ).stdout
+    return {name.split(".")[0] for name in json.loads(out)}
+
+
+def test_import_loads_no_driver() -> None:
+    """Neither redis nor psycopg2 (nor flask) is imported by the package."""
+    loaded = _modules_after("import hydracache_sync") - _modules_after("pass")
+    assert set() == loaded & {"redis", "psycopg2", "flask", "prometheus_client"}
+    third_party = {
+        name
+        for name in loaded
+        if name not in sys.stdlib_module_names and name != "hydracache_sync"
+    }
+    assert third_party <= ALLOWED_THIRD_PARTY, third_party
+
+
+def test_import_works_without_drivers() -> None:
+    """With redis and psycopg2 unimportable the package still imports and works."""
+    code = (
+        "import sys; sys.modules['redis'] = None; sys.modules['psycopg2'] = None; "
+        "import hydracache_sync as h; c = h.HydraCache.local(); c.set('k', 1); "
+        "assert c.get('k') == 1\n"
+        "try:\n    h.RedisStore.from_url('redis://127.0.0.1:1')\n"
+        "except h.MissingDependencyError as e:\n    print('redis:', e)\n"
+        "try:\n    h.PostgresStore('dbname=x')\n"
+        "except h.MissingDependencyError as e:\n    print('postgres:', e)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert "hydracache_sync[redis]" in out
+    assert "hydracache_sync[postgres]" in out

@@ -1,8 +1,5 @@
 """RedisStore on a real Redis: the tier contract plus Redis-specific behaviour."""
 
-# Asserts read `expected == actual` (STYLE.md), which ruff calls a Yoda condition.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import subprocess
@@ -15,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from hydracache_sync.errors import ConfigError, MissingDependencyError, TierError
 from hydracache_sync.testing import TierContract
 from hydracache_sync.tiers.base import StoreItem

@@ -1,8 +1,5 @@
 """RedisStore on a private three-node Redis Cluster: the contract and slot spread."""
 
-# Asserts read `expected == actual` (STYLE.md), which ruff calls a Yoda condition.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import shutil
@@ -13,16 +10,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from hydracache_sync.testing import TierContract
-
 from conftest import free_port
+
+from hydracache_sync.testing import TierContract
 
 redis = pytest.importorskip("redis")
 redis_cluster = pytest.importorskip("redis.cluster")
 
-from hydracache_sync.tiers.redis import RedisStore  # noqa: E402
 from redis.backoff import NoBackoff  # noqa: E402
 from redis.retry import Retry  # noqa: E402
+
+from hydracache_sync.tiers.redis import RedisStore  # noqa: E402
 
 from .test_redis_fault import PrivateRedis  # noqa: E402
 

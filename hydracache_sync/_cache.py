@@ -4,10 +4,15 @@ single-flight and the invalidation rules. Speaks only to tiers via their contrac
 
 from __future__ import annotations
 
+import logging
+import math
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
@@ -24,14 +29,15 @@ from ._types import UNSET, Unset
 from ._units import parse_seconds
 from .errors import CodecError, ConfigError, InvalidKey
 from .tiers.base import RemoteTier, StoreItem
-from .tiers.local import LocalStore
+from .tiers.local import LocalEntry, LocalStore
 
 if TYPE_CHECKING:
-    from ._views import CacheView, TypedView
+    from ._views import CacheView, KeyBuilder, Segment, TypedView
 
 __all__ = ["HydraCache"]
 
 T = TypeVar("T")
+log = logging.getLogger("hydracache_sync")
 _LOCAL_HITS = S.LOCAL_HITS
 _MAX_KEY_LENGTH = 2048
 
@@ -52,6 +58,12 @@ class _Opts:
     cost: Cost
     negative_ttl: float | None
     compress: bool
+    grace: float  # stale-while-revalidate seconds (0: off)
+    early: float | None  # early-refresh beta (None: off)
+
+    @property
+    def refreshing(self) -> bool:
+        return self.grace > 0 or self.early is not None
 
 
 class _Found(NamedTuple):
@@ -137,6 +149,9 @@ class HydraCache:
         compress_level: int = 1,
         breaker_cooldown: float = 2.0,
         warn_interval: float = 30.0,
+        stale_while_revalidate: float | timedelta | None = None,
+        early_refresh: float | None = None,
+        refresh_workers: int = 2,
     ) -> None:
         if on_tier_error not in ("degrade", "raise"):
             raise ConfigError(
@@ -166,6 +181,14 @@ class HydraCache:
         self._flights = SingleFlight(self._lock)
         self._epoch = 0
         self._unsettled: dict[str, int] = {}
+        self._swr: float | timedelta = stale_while_revalidate or 0.0
+        self._early_refresh = early_refresh
+        if refresh_workers < 1:
+            raise ConfigError("refresh_workers must be at least 1")
+        self._refresh_workers = refresh_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._closed = False
+        self._default_opts: _Opts | None = None
         strict = on_tier_error == "raise"
         cooldown = parse_seconds(breaker_cooldown, name="breaker_cooldown")
 
@@ -306,12 +329,20 @@ class HydraCache:
             cost: Cost | Unset = UNSET,
             negative_ttl: float | Unset | None = UNSET,
             compress: bool | Unset = UNSET,
+            stale_while_revalidate: float | timedelta | Unset | None = UNSET,
+            early_refresh: float | Unset | None = UNSET,
         ) -> T:
             """Return the cached value, or run ``loader()`` once on a miss and store it.
 
             Concurrent callers for one missing key share one ``loader`` call; its
             exception reaches all of them and nothing is cached. A ``None`` result
             is cached (negative caching) for ``negative_ttl`` when given.
+
+            With ``stale_while_revalidate=s`` an expired entry is still served for
+            ``s`` seconds while one background refresh runs; with
+            ``early_refresh=beta`` hot entries are refreshed in the background a
+            random time before they expire (XFetch: the earlier, the longer the
+            loader took and the larger ``beta``; 1.0 is the usual value).
             """
 
     else:
@@ -329,12 +360,20 @@ class HydraCache:
             cost=UNSET,
             negative_ttl=UNSET,
             compress=UNSET,
+            stale_while_revalidate=UNSET,
+            early_refresh=UNSET,
         ):
             """Return the cached value, or run ``loader()`` once on a miss and store it.
 
             Concurrent callers for one missing key share one ``loader`` call; its
             exception reaches all of them and nothing is cached. A ``None`` result
             is cached (negative caching) for ``negative_ttl`` when given.
+
+            With ``stale_while_revalidate=s`` an expired entry is still served for
+            ``s`` seconds while one background refresh runs; with
+            ``early_refresh=beta`` hot entries are refreshed in the background a
+            random time before they expire (XFetch: the earlier, the longer the
+            loader took and the larger ``beta``; 1.0 is the usual value).
             """
             try:
                 entry = self._entries_get(key)
@@ -344,7 +383,16 @@ class HydraCache:
                 entry.visited = True
                 self._slot.counts[_LOCAL_HITS] += 1
                 return entry.value
-            opts = self._make_opts(options, ttl, tags, cost, negative_ttl, compress)
+            opts = self._make_opts(
+                options,
+                ttl,
+                tags,
+                cost,
+                negative_ttl,
+                compress,
+                stale_while_revalidate,
+                early_refresh,
+            )
             return self._load(key, loader, opts)
 
     get_or_set = get_or_load
@@ -353,41 +401,96 @@ class HydraCache:
 
     def _load(self, key: str, loader: Callable[[], T], opts: _Opts) -> T:
         check_key(key)
-        entry = self._store.lookup(key)
+        if opts.refreshing:
+            entry = self._store.lookup_stale(key)
+        else:
+            entry = self._store.lookup(key)
         if entry is not None:
             self._counters.add(_LOCAL_HITS)
+            if entry.expires_at <= self._now():
+                self._counters.add(S.STALE_HITS)
+                self._refresh(key, loader, opts, entry)
             return entry.value  # type: ignore[no-any-return]
         flight, leader = self._flights.join(key, opts.tags)
         if not leader:
             self._counters.add(S.MISSES)
             self._counters.add(S.JOINS)
             return flight.future.result()  # type: ignore[no-any-return]
+        self._counters.add(S.MISSES)
         try:
-            if self._remotes:
-                found = self._read_remotes(key)
-                if found is not None:
-                    self._promote(key, found, lambda: not flight.stale)
-                    flight.future.set_result(found.value)
-                    return found.value  # type: ignore[no-any-return]
-            self._counters.add(S.MISSES)
-            self._counters.add(S.LOADS)
-            try:
-                value = loader()
-            except BaseException as exc:
-                self._counters.add(S.LOAD_ERRORS)
-                flight.future.set_exception(exc)
-                raise
-            try:
-                self._write(key, value, opts, flight)
-            except CodecError as exc:
-                flight.future.set_exception(exc)
-                raise
-            flight.future.set_result(value)
-            return value
+            return self._lead(key, loader, opts, flight)
         finally:
-            self._flights.finish(flight)
-            if not flight.future.done():  # a bug or KeyboardInterrupt path
-                flight.future.set_exception(RuntimeError("load abandoned"))
+            self._abandon(flight)
+
+    def _lead(
+        self, key: str, loader: Callable[[], T], opts: _Opts, flight: Flight
+    ) -> T:
+        """Fill ``flight``: from a slower tier when one has the key, else the loader."""
+        if self._remotes:
+            found = self._read_remotes(key)
+            if found is not None:
+                self._promote(key, found, lambda: not flight.stale, opts.grace)
+                flight.future.set_result(found.value)
+                return found.value  # type: ignore[no-any-return]
+        self._counters.add(S.LOADS)
+        started = time.monotonic()
+        try:
+            value = loader()
+        except BaseException as exc:
+            self._counters.add(S.LOAD_ERRORS)
+            flight.future.set_exception(exc)
+            raise
+        try:
+            self._write(key, value, opts, flight, time.monotonic() - started)
+        except CodecError as exc:
+            flight.future.set_exception(exc)
+            raise
+        flight.future.set_result(value)
+        return value
+
+    def _abandon(self, flight: Flight) -> None:
+        self._flights.finish(flight)
+        if not flight.future.done():  # a bug or KeyboardInterrupt path
+            flight.future.set_exception(RuntimeError("load abandoned"))
+
+    def _refresh(
+        self, key: str, loader: Callable[[], Any], opts: _Opts, entry: LocalEntry
+    ) -> None:
+        """Start one background refresh of a stale entry (none if one runs)."""
+        flight, leader = self._flights.join(key, opts.tags)
+        if not leader:
+            return
+        self._counters.add(S.REFRESHES)
+        if self._now() < entry.stale_until - opts.grace:
+            self._counters.add(S.EARLY_REFRESHES)
+        try:
+            self._refresher().submit(self._background, key, loader, opts, flight)
+        except RuntimeError:  # the cache was closed meanwhile
+            self._abandon(flight)
+
+    def _background(
+        self, key: str, loader: Callable[[], Any], opts: _Opts, flight: Flight
+    ) -> None:
+        try:
+            self._lead(key, loader, opts, flight)
+        except BaseException:  # already on the flight's future; the stale value stays
+            log.debug("hydracache_sync: background refresh of %r failed", key)
+        finally:
+            self._abandon(flight)
+
+    def _refresher(self) -> ThreadPoolExecutor:
+        executor = self._executor
+        if executor is None:
+            with self._lock:
+                if self._closed:
+                    raise RuntimeError("cache closed")
+                if self._executor is None:
+                    self._executor = ThreadPoolExecutor(
+                        max_workers=self._refresh_workers,
+                        thread_name_prefix="hydracache-refresh",
+                    )
+                executor = self._executor
+        return executor
 
     # -- writes ------------------------------------------------------------------
 
@@ -489,7 +592,12 @@ class HydraCache:
         return size, data
 
     def _write(
-        self, key: str, value: Any, opts: _Opts, flight: Flight | None = None
+        self,
+        key: str,
+        value: Any,
+        opts: _Opts,
+        flight: Flight | None = None,
+        load_time: float = 0.0,
     ) -> None:
         size, data = self._encode(key, value, opts)
         ttl = self._entry_ttl(value, opts)
@@ -513,6 +621,16 @@ class HydraCache:
                 )
                 written.append(remote)
         local_ttl = ttl if base == 0 else _bounded(ttl, self._ttls.local)
+        grace = opts.grace
+        if opts.early is not None and local_ttl is not None and load_time > 0:
+            # XFetch, drawn once per stored copy: the fresh deadline comes a
+            # random, exponentially distributed time (mean load_time * beta)
+            # early; until the real deadline the value is served while one
+            # background refresh runs.
+            early = load_time * opts.early * -math.log(1.0 - random.random())
+            fresh = max(0.0, local_ttl - early)
+            grace += local_ttl - fresh
+            local_ttl = fresh
         with self._lock:
             if flight is not None and flight.stale:
                 self._counters.add(S.STALE_DISCARDS)
@@ -523,7 +641,7 @@ class HydraCache:
                     self._unsettle(self._flights.detach_key(key))
                 else:
                     self._flights.finish(flight)
-                self._store.put(key, value, size, local_ttl, opts.tags)
+                self._store.put(key, value, size, local_ttl, opts.tags, grace)
         if stale and flight is not None and flight.writing:
             # An invalidation overtook our remote write: undo it, then let readers
             # of this key use the remote tiers again.
@@ -584,7 +702,11 @@ class HydraCache:
         return _Found(value, expires_at, tags, len(body), data, position)
 
     def _promote(
-        self, key: str, found: _Found, still_valid: Callable[[], bool]
+        self,
+        key: str,
+        found: _Found,
+        still_valid: Callable[[], bool],
+        grace: float = 0.0,
     ) -> None:
         remaining = None if found.expires_at is None else found.expires_at - time.time()
         if remaining is not None and remaining <= 0:
@@ -605,6 +727,7 @@ class HydraCache:
                     found.size,
                     _bounded(remaining, self._ttls.local),
                     found.tags,
+                    grace,
                 )
                 self._counters.add(S.PROMOTIONS, 1 + len(promoted))
         if not valid:
@@ -694,6 +817,8 @@ class HydraCache:
         cost: Cost | Unset,
         negative_ttl: float | Unset | None,
         compress: bool | Unset,
+        stale_while_revalidate: float | timedelta | Unset | None = UNSET,
+        early_refresh: float | Unset | None = UNSET,
     ) -> _Opts:
         if (
             options is None
@@ -702,6 +827,9 @@ class HydraCache:
             and cost is UNSET
             and negative_ttl is UNSET
             and compress is UNSET
+            and stale_while_revalidate is UNSET
+            and early_refresh is UNSET
+            and self._default_opts is not None
         ):
             return self._default_opts
         base = options if options is not None else CacheOptions()
@@ -716,6 +844,20 @@ class HydraCache:
         neg = base.negative_ttl if negative_ttl is UNSET else negative_ttl
         comp = base.compress if compress is UNSET else compress
         ttl_arg = base.ttl if ttl is UNSET else ttl
+        swr = (
+            base.stale_while_revalidate
+            if stale_while_revalidate is UNSET
+            else stale_while_revalidate
+        )
+        if swr is None:
+            swr = self._swr
+        early = base.early_refresh if early_refresh is UNSET else early_refresh
+        if early is None:
+            early = self._early_refresh
+        elif (
+            isinstance(early, bool) or not isinstance(early, (int, float)) or early <= 0
+        ):
+            raise ConfigError(f"early_refresh is a positive beta, not {early!r}")
         return _Opts(
             ttl=resolve_ttl(ttl_arg, self._default_ttl),
             never=ttl_arg is Expires.NEVER,
@@ -725,6 +867,8 @@ class HydraCache:
             if neg is None
             else parse_seconds(neg, name="negative_ttl"),
             compress=self._compress if comp is None else comp,
+            grace=parse_seconds(swr, name="stale_while_revalidate"),
+            early=None if early is None else float(early),
         )
 
     # -- views, stats, lifecycle -------------------------------------------------
@@ -735,11 +879,11 @@ class HydraCache:
 
         return CacheView(self, "").namespace(name)
 
-    def key(self, *segments: Any) -> Any:
+    def key(self, *segments: Segment) -> KeyBuilder[Any]:
         """Return a structured-key builder: ``cache.key("users", 42).get(loader)``."""
         from ._views import CacheView
 
-        return CacheView(self, "").key(*segments)  # type: ignore[attr-defined]
+        return CacheView(self, "").key(*segments)
 
     def typed(self, cls: type[T], namespace: str) -> TypedView[T]:
         """Return a typed, namespaced view: ``set`` rejects non-``cls`` values."""
@@ -775,7 +919,16 @@ class HydraCache:
         return len(self._store)
 
     def close(self) -> None:
-        """Close the remote tiers (the cache stays usable for local entries)."""
+        """Stop background work and close the remote tiers.
+
+        Background refreshes finish first; no thread of this cache outlives
+        ``close()``. The local tier stays usable.
+        """
+        with self._lock:
+            self._closed = True
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True)
         for remote in self._remotes:
             remote.store.close()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import io
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
@@ -142,7 +143,16 @@ class CborCodec:
         return tag
 
     def _loads(self, data: bytes) -> Any:
-        return cbor2.loads(data, tag_hook=self._tag_hook)
+        # cbor2.loads stops after the first item and ignores the rest, so a
+        # pickle (whose first byte reads as an empty array) would pass as [].
+        # Decode from a stream and insist that every byte was consumed.
+        stream = io.BytesIO(data)
+        value = cbor2.CBORDecoder(stream, tag_hook=self._tag_hook).decode()
+        if stream.tell() != len(data):
+            raise ValueError(
+                f"{len(data) - stream.tell()} trailing bytes after the CBOR item"
+            )
+        return value
 
     def decode(self, data: bytes) -> Any:
         """Return the value encoded in ``data``.

@@ -126,6 +126,8 @@ class CacheOptions:
     cost: Cost | None = None
     negative_ttl: float | timedelta | None = None
     compress: bool | None = None
+    stale_while_revalidate: float | timedelta | None = None
+    early_refresh: float | None = None
 
     tag: ClassVar[_ClassOrInstance[CacheOptions]] = _ClassOrInstance(_add_tag)
     tags: ClassVar[_ClassOrInstance[CacheOptions]] = _ClassOrInstance(_add_tags)
@@ -150,6 +152,18 @@ class CacheOptions:
     def with_compress(self, compress: bool = True) -> CacheOptions:
         """Return a copy that asks for (or refuses) gzip compression."""
         return replace(self, compress=compress)
+
+    def with_refresh(
+        self,
+        stale_while_revalidate: float | timedelta | None = None,
+        early_refresh: float | None = None,
+    ) -> CacheOptions:
+        """Return a copy that refreshes without making callers wait."""
+        return replace(
+            self,
+            stale_while_revalidate=stale_while_revalidate,
+            early_refresh=early_refresh,
+        )
 
 
 DEFAULT_OPTIONS = CacheOptions()

@@ -31,6 +31,13 @@ FIELDS = (
     "promotions",
     "tier_errors",
     "decode_errors",
+    "stale_hits",
+    "refreshes",
+    "early_refreshes",
+    "remote_invalidations",
+    "resyncs",
+    "lock_waits",
+    "lock_timeouts",
 )
 (
     MISSES,
@@ -48,6 +55,13 @@ FIELDS = (
     PROMOTIONS,
     TIER_ERRORS,
     DECODE_ERRORS,
+    STALE_HITS,
+    REFRESHES,
+    EARLY_REFRESHES,
+    REMOTE_INVALIDATIONS,
+    RESYNCS,
+    LOCK_WAITS,
+    LOCK_TIMEOUTS,
 ) = range(len(FIELDS))
 
 
@@ -58,6 +72,14 @@ class CacheStats:
     ``hits`` is ``local_hits + shared_hits + durable_hits``; ``hit_ratio`` is
     ``hits / (hits + misses)`` (0.0 before any lookup). ``invalidations`` counts
     invalidating calls (delete, invalidate_tag, invalidate, clear).
+
+    Refresh without waiting: ``stale_hits`` (a stale value served while a
+    refresh runs; also counted in ``local_hits``), ``refreshes`` (background
+    loads started) of which ``early_refreshes`` began before the entry expired.
+    Coherence: ``remote_invalidations`` (invalidations received from other
+    processes), ``resyncs`` (local tier dropped after the listener reconnected),
+    ``lock_waits`` (a value loaded by another process's lock holder was used),
+    ``lock_timeouts`` (gave up waiting for a lock holder and loaded).
     """
 
     hits: int
@@ -76,6 +98,13 @@ class CacheStats:
     promotions: int
     tier_errors: int
     decode_errors: int
+    stale_hits: int
+    refreshes: int
+    early_refreshes: int
+    remote_invalidations: int
+    resyncs: int
+    lock_waits: int
+    lock_timeouts: int
     hit_ratio: float
 
     def as_dict(self) -> dict[str, Any]:

@@ -15,7 +15,16 @@ from collections.abc import Collection, Sequence
 from types import TracebackType
 from typing import NamedTuple, Protocol, runtime_checkable
 
-__all__ = ["BaseTier", "RemoteTier", "StoreItem", "wildcard_regex"]
+__all__ = [
+    "BaseTier",
+    "Broadcaster",
+    "Locking",
+    "RemoteTier",
+    "StoreItem",
+    "Subscription",
+    "Versioned",
+    "wildcard_regex",
+]
 
 
 class StoreItem(NamedTuple):
@@ -142,3 +151,62 @@ class BaseTier(ABC):
 def wildcard_regex(pattern: str) -> re.Pattern[str]:
     """Compile a ``*`` wildcard pattern; every other character is literal."""
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.S)
+
+
+# -- optional capabilities (checked once, at cache construction) ---------------
+
+
+@runtime_checkable
+class Subscription(Protocol):
+    """An open subscription to a tier's invalidation channel."""
+
+    def get(self, timeout: float) -> bytes | None:
+        """Wait up to ``timeout`` seconds for one message; raise TierError when cut."""
+
+    def close(self) -> None:
+        """Unsubscribe and release the connection."""
+
+
+@runtime_checkable
+class Broadcaster(Protocol):
+    """A tier that carries invalidation messages between processes."""
+
+    def publish(self, message: bytes) -> None:
+        """Send ``message`` to every subscriber of this tier's channel."""
+
+    def subscribe(self) -> Subscription:
+        """Open a subscription (raise TierError when the server is unreachable)."""
+
+
+@runtime_checkable
+class Versioned(Protocol):
+    """A tier that keeps invalidation generations for a check-and-set write.
+
+    Every invalidation bumps a generation (of the key, of the tag, or a global
+    one for patterns and clear). A load notes the generations before it runs
+    and stores its result only if none moved meanwhile, atomically.
+    """
+
+    def generations(self, key: str, tags: Collection[str]) -> Sequence[object]:
+        """Return an opaque token of the generations guarding ``key``."""
+
+    def set_if_current(
+        self,
+        key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+        token: Sequence[object],
+    ) -> bool:
+        """Store like ``set`` only if the generations still equal ``token``."""
+
+
+@runtime_checkable
+class Locking(Protocol):
+    """A tier that offers a lease lock per key (distributed single-flight)."""
+
+    def acquire_lock(self, key: str, token: str, lease: float) -> bool:
+        """Take the lock of ``key`` for ``lease`` seconds unless someone holds it."""
+
+    def release_lock(self, key: str, token: str) -> bool:
+        """Release the lock if ``token`` still holds it."""

@@ -40,6 +40,7 @@ Needs Redis >= 4.0 (``UNLINK``); tested on Redis 7, standalone and Cluster.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from types import TracebackType
@@ -71,7 +72,8 @@ _GLOB_SPECIAL = frozenset("\\*?[]")
 # Store items: for each item the value key, its side record, then one tag set per
 # tag in KEYS; ARGV[1] is the tag-set base, ARGV[2] the side-record base, then per
 # item its member name, data, ttl in ms (0: none), tag count and the tags.
-_SET_SCRIPT = """
+_STORE_FUNCTION = """
+local function store(KEYS, ARGV)
 local tbase, kbase = ARGV[1], ARGV[2]
 local a, k = 3, 1
 while a <= #ARGV do
@@ -117,16 +119,51 @@ while a <= #ARGV do
   k = k + n
 end
 return 0
+end
+"""
+_SET_SCRIPT = _STORE_FUNCTION + "return store(KEYS, ARGV)\n"
+
+# Check-and-set: KEYS starts with ARGV[1] generation keys whose values must still
+# equal ARGV[2..1+g] ('' for absent); the rest of KEYS/ARGV is a store() call.
+_SET_IF_CURRENT_SCRIPT = (
+    _STORE_FUNCTION
+    + """
+local g = tonumber(ARGV[1])
+for i = 1, g do
+  local current = redis.call('GET', KEYS[i]) or ''
+  if current ~= ARGV[1 + i] then return 0 end
+end
+local keys, args = {}, {}
+for i = g + 1, #KEYS do keys[#keys + 1] = KEYS[i] end
+for i = g + 2, #ARGV do args[#args + 1] = ARGV[i] end
+store(keys, args)
+return 1
+"""
+)
+
+# Release a lock only while the caller's token holds it.
+_RELEASE_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
+#: Generation counters outlive any reasonable load (refreshed on every bump).
+_GENERATION_TTL_MS = 3_600_000
+
 # Delete entries: KEYS holds n value keys then their n side records; ARGV[1] is
-# the tag-set base, ARGV[2..] the members. Returns how many value keys existed.
+# the tag-set base, ARGV[2] the key-generation base, ARGV[3] the generation TTL,
+# ARGV[4..] the members. Bumps each key's generation. Returns how many value
+# keys existed.
 _DELETE_SCRIPT = """
-local tbase, n, removed = ARGV[1], #KEYS / 2, 0
+local tbase, gbase, gttl = ARGV[1], ARGV[2], ARGV[3]
+local n, removed = #KEYS / 2, 0
 for i = 1, n do
   local skey = KEYS[n + i]
+  local member = ARGV[i + 3]
+  redis.call('INCR', gbase .. member)
+  redis.call('PEXPIRE', gbase .. member, gttl)
   for _, tag in ipairs(redis.call('SMEMBERS', skey)) do
-    redis.call('SREM', tbase .. tag, ARGV[i + 1])
+    redis.call('SREM', tbase .. tag, member)
   end
   redis.call('UNLINK', skey)
   removed = removed + redis.call('UNLINK', KEYS[i])
@@ -139,6 +176,8 @@ return removed
 # lists the tag, so stale members never remove a re-tagged entry.
 _INVALIDATE_TAG_SCRIPT = """
 local vbase, kbase, tbase, tag = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+redis.call('INCR', ARGV[5])
+redis.call('PEXPIRE', ARGV[5], ARGV[6])
 local removed = 0
 for _, m in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local skey = kbase .. m
@@ -292,12 +331,19 @@ class RedisStore(BaseTier):
         self._vbase = base + "v:"
         self._kbase = base + "k:"
         self._tbase = base + "t:"
+        self._gkbase = base + "g:k:"  # generation of a key (bumped by delete)
+        self._gtbase = base + "g:t:"  # generation of a tag
+        self._gall = base + "g:*"  # global generation (patterns, clear)
+        self._lbase = base + "l:"  # distributed single-flight locks
+        self._channel = prefix + "events"
         self._errors = _ErrorMap(redis_module, name)
         # Bound once: the hot path is one attribute load and one call.
         self._raw_get = cast("Callable[[str], bytes | None]", client.get)
         self._set_script: Script = client.register_script(_SET_SCRIPT)
         self._delete_script: Script = client.register_script(_DELETE_SCRIPT)
         self._tag_script: Script = client.register_script(_INVALIDATE_TAG_SCRIPT)
+        self._cas_script: Script = client.register_script(_SET_IF_CURRENT_SCRIPT)
+        self._release_script: Script = client.register_script(_RELEASE_SCRIPT)
 
     @classmethod
     def from_url(
@@ -445,6 +491,13 @@ class RedisStore(BaseTier):
             self._store(items)
 
     def _store(self, items: Iterable[StoreItem]) -> None:
+        keys, args = self._store_call(items)
+        with self._errors:
+            self._set_script(keys=keys, args=args)
+
+    def _store_call(
+        self, items: Iterable[StoreItem]
+    ) -> tuple[list[str], list[str | bytes | int]]:
         keys: list[str] = []
         args: list[str | bytes | int] = [self._tbase, self._kbase]
         vbase, kbase, tbase = self._vbase, self._kbase, self._tbase
@@ -455,8 +508,7 @@ class RedisStore(BaseTier):
             keys.extend(tbase + tag for tag in tag_list)
             args.extend((key, data, _ttl_ms(ttl), len(tag_list)))
             args.extend(tag_list)
-        with self._errors:
-            self._set_script(keys=keys, args=args)
+        return keys, args
 
     def delete(self, key: str) -> bool:
         """Remove ``key`` and its tag bookkeeping in one script call.
@@ -498,7 +550,10 @@ class RedisStore(BaseTier):
             keys = [vbase + m for m in text]
             keys.extend(kbase + m for m in text)
         with self._errors:
-            removed = self._delete_script(keys=keys, args=[self._tbase, *members])
+            removed = self._delete_script(
+                keys=keys,
+                args=[self._tbase, self._gkbase, _GENERATION_TTL_MS, *members],
+            )
         return int(removed)
 
     def invalidate_tag(self, tag: str) -> int:
@@ -516,7 +571,14 @@ class RedisStore(BaseTier):
         with self._errors:
             removed = self._tag_script(
                 keys=[self._tbase + tag],
-                args=[self._vbase, self._kbase, self._tbase, tag],
+                args=[
+                    self._vbase,
+                    self._kbase,
+                    self._tbase,
+                    tag,
+                    self._gtbase + tag,
+                    _GENERATION_TTL_MS,
+                ],
             )
         return int(removed)
 
@@ -544,6 +606,7 @@ class RedisStore(BaseTier):
         skip = len(self._vbase.encode())
         removed = 0
         with self._errors:
+            self._bump_global()
             for batch in self._scan(match):
                 removed += self._delete([raw[skip:] for raw in batch])
         return removed
@@ -562,6 +625,7 @@ class RedisStore(BaseTier):
         match = _glob_escape(self._vbase[: -len("v:")]) + "[vkt]:*"
         removed = 0
         with self._errors:
+            self._bump_global()
             for batch in self._scan(match):
                 values = [raw for raw in batch if raw.startswith(vraw)]
                 others = [raw for raw in batch if not raw.startswith(vraw)]
@@ -570,6 +634,110 @@ class RedisStore(BaseTier):
                 if others:
                     self._client.unlink(*others)
         return removed
+
+    def _bump_global(self) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        pipe.incr(self._gall)
+        pipe.pexpire(self._gall, _GENERATION_TTL_MS)
+        pipe.execute()
+
+    # -- coherence across processes (Broadcaster, Versioned, Locking) ---------
+
+    @property
+    def channel(self) -> str:
+        """The pub/sub channel carrying this prefix's invalidations."""
+        return self._channel
+
+    def publish(self, message: bytes) -> None:
+        """Publish an invalidation message on :attr:`channel`.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        with self._errors:
+            self._client.publish(self._channel, message)
+
+    def subscribe(self) -> RedisSubscription:
+        """Subscribe to :attr:`channel` on a dedicated connection.
+
+        Raises:
+            TierError: Redis cannot be reached.
+        """
+        with self._errors:
+            pubsub = cast("Any", self._client).pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.subscribe(self._channel)
+            except BaseException:
+                pubsub.close()
+                raise
+        return RedisSubscription(pubsub, self._errors)
+
+    def generations(self, key: str, tags: Collection[str]) -> list[bytes | None]:
+        """Return the generations guarding ``key``: global, key, then tags (one MGET).
+
+        Raises:
+            TierError: Redis failed.
+        """
+        names = [self._gall, self._gkbase + key, *(self._gtbase + t for t in tags)]
+        with self._errors:
+            return cast("list[bytes | None]", self._client.mget(names))
+
+    def set_if_current(
+        self,
+        key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+        token: Sequence[object],
+    ) -> bool:
+        """Store like :meth:`set`, atomically, only if no generation moved.
+
+        Args:
+            key: A cache key.
+            data: Envelope bytes.
+            ttl: Seconds until expiry, ``None`` for none.
+            tags: The entry's tags, in the order given to :meth:`generations`.
+            token: What :meth:`generations` returned before the load.
+
+        Returns:
+            Whether the entry was stored.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        tag_list = list(tags)
+        names = [self._gall, self._gkbase + key, *(self._gtbase + t for t in tag_list)]
+        if len(token) != len(names):
+            raise ValueError("token does not match the key's generations")
+        keys, args = self._store_call([StoreItem(key, data, ttl, tag_list)])
+        expected = [b"" if value is None else cast("bytes", value) for value in token]
+        with self._errors:
+            stored = self._cas_script(
+                keys=[*names, *keys], args=[len(names), *expected, *args]
+            )
+        return bool(stored)
+
+    def acquire_lock(self, key: str, token: str, lease: float) -> bool:
+        """Take ``key``'s lock for ``lease`` seconds (``SET NX PX``).
+
+        Raises:
+            TierError: Redis failed.
+        """
+        with self._errors:
+            taken = self._client.set(
+                self._lbase + key, token, nx=True, px=max(1, int(lease * 1000))
+            )
+        return bool(taken)
+
+    def release_lock(self, key: str, token: str) -> bool:
+        """Release ``key``'s lock if ``token`` still holds it.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        with self._errors:
+            released = self._release_script(keys=[self._lbase + key], args=[token])
+        return bool(released)
 
     def _scan(self, match: str) -> Iterator[list[bytes]]:
         """Yield the keys matching ``match`` in batches (every cluster primary)."""
@@ -597,6 +765,32 @@ class RedisStore(BaseTier):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(prefix={self._prefix!r}, name={self.name!r})"
+
+
+class RedisSubscription:
+    """A pub/sub subscription; redis errors surface as TierError."""
+
+    def __init__(self, pubsub: Any, errors: _ErrorMap) -> None:
+        self._pubsub = pubsub
+        self._errors = errors
+
+    def get(self, timeout: float) -> bytes | None:
+        """Wait up to ``timeout`` seconds for one message.
+
+        Raises:
+            TierError: The connection was lost.
+        """
+        with self._errors:
+            message = self._pubsub.get_message(timeout=timeout)
+        if message is None or message.get("type") != "message":
+            return None
+        data = message.get("data")
+        return data if isinstance(data, bytes) else None
+
+    def close(self) -> None:
+        """Unsubscribe and drop the connection (errors ignored)."""
+        with contextlib.suppress(Exception):  # a dead connection may fail to close
+            self._pubsub.close()
 
 
 def _decodes_responses(client: Any) -> bool:

@@ -10,6 +10,15 @@ Eviction is CLOCK (second chance) over insertion order, an approximate LRU:
 the oldest entry is evicted unless it was read since it was last looked at, in
 which case it moves to the back. Expired entries are purged first, from a
 deadline heap, on every write.
+
+Wildcard invalidation does not scan the whole store when the pattern has a
+literal prefix (the text before its first ``*``): keys are indexed by their
+*directory* (the text before their last ``:``), and directories form a tree
+(each knows its child directories). ``invalidate_pattern("users:42:*")`` visits
+only the ``users:42`` subtree; ``"users:4*"`` visits the ``users`` directory's
+own keys and its children whose name starts with ``4``. The index is kept
+under the write lock by ``put`` (new keys only) and ``_remove``; reads never
+touch it. A pattern starting with ``*`` still scans every key.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import itertools
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .._types import UNSET, Unset
@@ -112,6 +121,12 @@ class LocalStore:
         self.lock: threading.RLock = threading.RLock()
         self._bytes = 0
         self._tags: dict[str, set[str]] = {}
+        # The pattern index (see the module docstring). Directory -> its keys,
+        # and directory -> its child directories; a single member is stored as
+        # the bare str (no set), which halves the index for one-key dirs. The
+        # root directory (keys without ':') is ``None``.
+        self._dir_keys: dict[str | None, str | set[str]] = {}
+        self._dir_children: dict[str | None, str | set[str]] = {}
         self._deadlines: list[tuple[float, int, LocalEntry]] = []
         self._seq = itertools.count()
         self._listener: Any = _NullListener()
@@ -188,8 +203,10 @@ class LocalStore:
         with self.lock:
             old = self.entries.get(key)
             if old is not None:
-                self._remove(old)
+                self._remove(old, unindex=False)  # the key stays indexed
             if size > self.max_entry_size:
+                if old is not None:
+                    self._unindex(key)
                 self._listener.oversize()
                 return False
             now = self.timer()
@@ -200,6 +217,8 @@ class LocalStore:
             self._make_room(size, now)
             self.entries[key] = entry
             self._bytes += size
+            if old is None:
+                self._index(key)
             for tag in tags:
                 self._tags.setdefault(tag, set()).add(key)
             if ttl is not None:
@@ -229,10 +248,30 @@ class LocalStore:
             return len(doomed)
 
     def invalidate_pattern(self, pattern: str) -> int:
-        """Remove the keys matching the ``*`` wildcard ``pattern``; return the count."""
-        regex = wildcard_regex(pattern)
+        """Remove the keys matching the ``*`` wildcard ``pattern``; return the count.
+
+        ``*`` matches any run of characters (``:`` included); every other
+        character is literal. Only keys under the pattern's literal prefix are
+        visited (see the module docstring).
+        """
+        star = pattern.find("*")
         with self.lock:
-            doomed = [e for k, e in self.entries.items() if regex.fullmatch(k)]
+            if star < 0:  # no wildcard: one literal key
+                entry = self.entries.get(pattern)
+                if entry is None:
+                    return 0
+                self._remove(entry)
+                return 1
+            if star == 0:
+                candidates: list[str] = list(self.entries)
+            else:
+                candidates = self._keys_with_prefix(pattern[:star])
+            if star == len(pattern) - 1:  # "prefix*": every candidate matches
+                doomed = [self.entries[key] for key in candidates]
+            else:
+                fullmatch = wildcard_regex(pattern).fullmatch
+                entries = self.entries
+                doomed = [entries[key] for key in candidates if fullmatch(key)]
             for entry in doomed:
                 self._remove(entry)
             return len(doomed)
@@ -243,6 +282,8 @@ class LocalStore:
             count = len(self.entries)
             self.entries.clear()
             self._tags.clear()
+            self._dir_keys.clear()
+            self._dir_children.clear()
             self._deadlines.clear()
             self._bytes = 0
             return count
@@ -254,8 +295,10 @@ class LocalStore:
 
     # -- internals (lock held) -------------------------------------------------
 
-    def _remove(self, entry: LocalEntry) -> None:
+    def _remove(self, entry: LocalEntry, *, unindex: bool = True) -> None:
         del self.entries[entry.key]
+        if unindex:
+            self._unindex(entry.key)
         self._bytes -= entry.size
         for tag in entry.tags:
             keys = self._tags.get(tag)
@@ -263,6 +306,70 @@ class LocalStore:
                 keys.discard(entry.key)
                 if not keys:
                     del self._tags[tag]
+
+    # -- the pattern index (lock held) ---------------------------------------------
+
+    def _index(self, key: str) -> None:
+        cut = key.rfind(":")
+        directory = key[:cut] if cut >= 0 else None
+        known = directory is None or directory in self._dir_keys
+        _add(self._dir_keys, directory, key)
+        if not known and directory not in self._dir_children:
+            self._link(directory)
+
+    def _link(self, directory: str | None) -> None:
+        """Record a new directory under its parents, up to a known one."""
+        while directory is not None:
+            cut = directory.rfind(":")
+            parent = directory[:cut] if cut >= 0 else None
+            known = (
+                parent is None
+                or parent in self._dir_children
+                or parent in self._dir_keys
+            )
+            _add(self._dir_children, parent, directory)
+            if known:
+                return
+            directory = parent
+
+    def _unindex(self, key: str) -> None:
+        cut = key.rfind(":")
+        directory = key[:cut] if cut >= 0 else None
+        if _discard(self._dir_keys, directory, key):
+            self._unlink(directory)
+
+    def _unlink(self, directory: str | None) -> None:
+        """Forget directories left with no keys and no children, bottom up."""
+        while (
+            directory is not None
+            and directory not in self._dir_keys
+            and directory not in self._dir_children
+        ):
+            cut = directory.rfind(":")
+            parent = directory[:cut] if cut >= 0 else None
+            if not _discard(self._dir_children, parent, directory):
+                return
+            directory = parent
+
+    def _keys_with_prefix(self, prefix: str) -> list[str]:
+        """Return every key starting with ``prefix`` (non-empty), via the index."""
+        cut = prefix.rfind(":")
+        directory = prefix[:cut] if cut >= 0 else None
+        partial = prefix[cut + 1 :]  # the unfinished last segment (may be "")
+        found = [
+            key for key in _members(self._dir_keys, directory) if key.startswith(prefix)
+        ]
+        skip = 0 if directory is None else len(directory) + 1
+        stack = [
+            child
+            for child in _members(self._dir_children, directory)
+            if child.startswith(partial, skip)
+        ]
+        while stack:
+            current = stack.pop()
+            found.extend(_members(self._dir_keys, current))
+            stack.extend(_members(self._dir_children, current))
+        return found
 
     def _purge_expired(self, now: float) -> int:
         deadlines = self._deadlines
@@ -299,3 +406,51 @@ class LocalStore:
                 self._listener.expired(1)
         if evicted:
             self._listener.evicted(evicted)
+
+
+# -- str-or-set multimap helpers for the pattern index -------------------------------
+
+
+def _add(
+    mapping: dict[str | None, str | set[str]], name: str | None, member: str
+) -> None:
+    current = mapping.get(name)
+    if current is None:
+        mapping[name] = member
+    elif isinstance(current, str):
+        if current != member:
+            mapping[name] = {current, member}
+    else:
+        current.add(member)
+
+
+def _discard(
+    mapping: dict[str | None, str | set[str]], name: str | None, member: str
+) -> bool:
+    """Remove ``member``; return True when ``name`` is left with no members."""
+    current = mapping.get(name)
+    if current is None:
+        return False
+    if isinstance(current, str):
+        if current != member:
+            return False
+        del mapping[name]
+        return True
+    current.discard(member)
+    if len(current) == 1:
+        mapping[name] = current.pop()
+    elif not current:
+        del mapping[name]
+        return True
+    return False
+
+
+def _members(
+    mapping: dict[str | None, str | set[str]], name: str | None
+) -> Iterable[str]:
+    current = mapping.get(name)
+    if current is None:
+        return ()
+    if isinstance(current, str):
+        return (current,)
+    return current

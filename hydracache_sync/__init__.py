@@ -12,6 +12,12 @@ from typing import TYPE_CHECKING, Any
 from ._cache import HydraCache as HydraCache
 from ._codec import CborCodec as CborCodec
 from ._codec import Codec as Codec
+from ._decorator import BoundCachedFunction as BoundCachedFunction
+from ._decorator import CachedFunction as CachedFunction
+from ._decorator import get_default_cache as get_default_cache
+from ._decorator import hydra_cache as hydra_cache
+from ._decorator import set_default_cache as set_default_cache
+from ._keys import KeyPart as KeyPart
 from ._options import CacheOptions as CacheOptions
 from ._options import Expires as Expires
 from ._placement import Cost as Cost
@@ -21,6 +27,7 @@ from ._placement import TierTTLs as TierTTLs
 from ._stats import CacheStats as CacheStats
 from ._types import MISSING as MISSING
 from ._views import CacheView as CacheView
+from ._views import KeyBuilder as KeyBuilder
 from ._views import TypedView as TypedView
 from .errors import CodecError as CodecError
 from .errors import ConfigError as ConfigError
@@ -40,9 +47,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "MISSING",
+    "BoundCachedFunction",
     "CacheOptions",
     "CacheStats",
     "CacheView",
+    "CachedFunction",
     "CborCodec",
     "Codec",
     "CodecError",
@@ -52,6 +61,8 @@ __all__ = [
     "HydraCache",
     "HydraCacheError",
     "InvalidKey",
+    "KeyBuilder",
+    "KeyPart",
     "LocalStore",
     "MissingDependencyError",
     "PostgresStore",
@@ -64,6 +75,9 @@ __all__ = [
     "TierUnavailableError",
     "TypedView",
     "__version__",
+    "get_default_cache",
+    "hydra_cache",
+    "set_default_cache",
 ]
 
 _LAZY = {

@@ -1,0 +1,798 @@
+"""``@hydra_cache``: memoize a function in a HydraCache, keyed stably by its arguments.
+
+Keys are ``<module>.<qualname>:<digest>`` (under the target's prefix), where
+the digest is a BLAKE2b hash of a canonical encoding of the *bound* arguments
+(``inspect.signature``: positional and keyword spellings of one call, and
+defaults, give one key). The encoding is this module's own, so the key is the
+same in every process and Python version (``hash()`` is salted; ``repr()``
+may hold addresses): two processes sharing a Redis tier share entries.
+
+The hit path does not bind, encode or hash: the key computed for a hashable
+argument tuple is remembered in a small bounded map (``_KeyMemo``), then the
+cache's lock-free ``get`` is called directly; only a miss goes through
+``get_or_load`` (single-flight: one loader run per key across threads).
+
+Only plain values (numbers, strings, bytes, None, enums, classes, dates, UUIDs
+and tuples/frozensets of them) are kept in that map, so the decorator never
+keeps an instance (or any other argument) alive.
+
+Methods, class methods and static methods
+-----------------------------------------
+``@hydra_cache`` works on plain methods (the wrapper is a descriptor: bound
+calls, ``obj.method.invalidate(x)`` and ``obj.method.cache_key(x)`` pass the
+instance themselves). The instance enters the key through its
+``__cache_key__()`` when its class defines one, is left out with
+``ignore_self=True``, and is otherwise encoded like any other argument (a
+dataclass, for instance); an object that cannot be encoded raises
+``TypeError`` naming ``key=``. ``id()`` is never used: it is reused after
+garbage collection.
+
+For class and static methods either order works::
+
+    @classmethod            # recommended: the usual order, as with lru_cache
+    @hydra_cache(ttl=60)
+    def load(cls, name): ...
+
+    @hydra_cache(ttl=60)    # also fine: the decorator unwraps the descriptor
+    @classmethod
+    def load(cls, name): ...
+
+The class enters the key by its qualified name. On Python >= 3.13 (which no
+longer chains ``classmethod`` over other descriptors) the first order's
+``Cls.load.invalidate`` needs the class passed explicitly; the second order
+binds it on every version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import enum
+import fractions
+import functools
+import hashlib
+import inspect
+import math
+import threading
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, overload
+
+from ._cache import HydraCache
+from ._keys import join_segments
+from ._options import TTL, CacheOptions, resolve_ttl
+from ._placement import Cost
+from ._types import MISSING, UNSET, Unset
+from ._units import parse_seconds
+from ._views import CacheView, TypedView, check_name
+from .errors import ConfigError, InvalidKey
+
+if TYPE_CHECKING:
+    from ._views import Checker
+
+__all__ = [
+    "BoundCachedFunction",
+    "CachedFunction",
+    "get_default_cache",
+    "hydra_cache",
+    "set_default_cache",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: What ``cache=`` accepts.
+CacheTarget: TypeAlias = "HydraCache | CacheView | TypedView[Any]"
+
+# -- the process-wide default cache ---------------------------------------------------
+
+_default: HydraCache | CacheView | None = None
+_default_lock = threading.Lock()
+# Wrappers without cache= follow set_default_cache(): they are rebound there.
+_followers: weakref.WeakSet[CachedFunction[Any, Any]] = weakref.WeakSet()
+
+
+def get_default_cache() -> HydraCache | CacheView:
+    """Return the cache ``@hydra_cache`` uses without ``cache=``.
+
+    Created on first use as ``HydraCache.local()`` (memory only, 64 MB).
+
+    .. versionadded:: 0.1
+    """
+    global _default
+    cache = _default
+    if cache is None:
+        with _default_lock:
+            if _default is None:
+                _default = HydraCache.local()
+            cache = _default
+    return cache
+
+
+def set_default_cache(cache: HydraCache | CacheView | None) -> None:
+    """Replace the process-wide default cache (``None``: a fresh one on next use).
+
+    Functions already decorated without ``cache=`` switch to it at once (their
+    remembered keys are dropped, since a view's prefix may differ).
+
+    Raises:
+        ConfigError: ``cache`` is neither a ``HydraCache`` nor a ``CacheView``.
+
+    .. versionadded:: 0.1
+    """
+    global _default
+    if cache is not None and not isinstance(cache, (HydraCache, CacheView)):
+        raise ConfigError(
+            f"the default cache must be a HydraCache or a CacheView, not {cache!r}"
+        )
+    with _default_lock:
+        _default = cache
+    for follower in list(_followers):
+        follower._unbind()
+
+
+# -- canonical, process-independent argument encoding --------------------------------
+
+
+def _qualified(cls: type) -> bytes:
+    return f"{cls.__module__}.{cls.__qualname__}".encode()
+
+
+def _utf8(text: str) -> bytes:
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _rational(value: Any, out: bytearray) -> None:
+    """Encode a real number so that equal numbers encode alike (1 == 1.0 == True)."""
+    if isinstance(value, int):
+        out += b"i%d;" % int(value)
+        return
+    if isinstance(value, float):
+        if math.isnan(value):
+            out += b"fnan;"
+            return
+        if math.isinf(value):
+            out += b"f+inf;" if value > 0 else b"f-inf;"
+            return
+        numerator, denominator = value.as_integer_ratio()
+    elif isinstance(value, Decimal):
+        if value.is_nan():
+            out += b"fnan;"
+            return
+        if value.is_infinite():
+            out += b"f+inf;" if value > 0 else b"f-inf;"
+            return
+        numerator, denominator = value.as_integer_ratio()
+    else:  # fractions.Fraction
+        numerator, denominator = value.numerator, value.denominator
+    if denominator == 1:
+        out += b"i%d;" % numerator
+    else:
+        out += b"q%d/%d;" % (numerator, denominator)
+
+
+def _sorted_parts(items: Iterable[Any], depth: int) -> list[bytes]:
+    parts = []
+    for item in items:
+        buffer = bytearray()
+        _encode(item, buffer, depth)
+        parts.append(bytes(buffer))
+    parts.sort()
+    return parts
+
+
+def _encode(value: Any, out: bytearray, depth: int = 0) -> None:
+    """Append a canonical encoding of ``value`` to ``out``.
+
+    Values equal in Python encode alike where they may share a key (numbers
+    across types, str subclasses, set/frozenset, aware datetimes across
+    zones), so the remembered keys and the full computation always agree.
+
+    Raises:
+        TypeError: The value (or something inside it) has no canonical form.
+    """
+    if depth > 50:
+        raise TypeError("arguments nested more than 50 levels deep")
+    depth += 1
+    cls = type(value)
+    if value is None:
+        out += b"N"
+    elif cls is str:
+        data = _utf8(value)
+        out += b"s%d:" % len(data) + data
+    elif cls is int or cls is bool:
+        out += b"i%d;" % value
+    elif (hook := getattr(cls, "__cache_key__", None)) is not None and callable(hook):
+        out += b"K" + _qualified(cls) + b";"
+        _encode(value.__cache_key__(), out, depth)
+    elif isinstance(value, (int, float, Decimal, fractions.Fraction)):
+        _rational(value, out)
+    elif isinstance(value, complex):
+        if value.imag:
+            out += b"c"
+            _rational(value.real, out)
+            _rational(value.imag, out)
+        else:
+            _rational(value.real, out)
+    elif isinstance(value, str):
+        data = _utf8(str.__str__(value))
+        out += b"s%d:" % len(data) + data
+    elif isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        out += b"b%d:" % len(data) + data
+    elif isinstance(value, tuple):
+        out += b"(%d;" % len(value)
+        for item in value:
+            _encode(item, out, depth)
+    elif isinstance(value, list):
+        out += b"[%d;" % len(value)
+        for item in value:
+            _encode(item, out, depth)
+    elif isinstance(value, Mapping):
+        pairs = []
+        for key, item in value.items():
+            buffer = bytearray()
+            _encode(key, buffer, depth)
+            _encode(item, buffer, depth)
+            pairs.append(bytes(buffer))
+        pairs.sort()
+        out += b"{%d;" % len(pairs) + b"".join(pairs)
+    elif isinstance(value, (set, frozenset)):
+        parts = _sorted_parts(value, depth)
+        out += b"<%d;" % len(parts) + b"".join(parts)
+    elif isinstance(value, enum.Enum):
+        out += b"E" + _qualified(cls) + b"." + _utf8(value.name) + b";"
+    elif isinstance(value, type):
+        out += b"C" + _qualified(value) + b";"
+    elif isinstance(value, datetime.datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            utc = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            out += b"Z" + utc.isoformat().encode() + b";"
+        else:
+            out += b"T" + value.isoformat().encode() + b";"
+    elif isinstance(value, datetime.date):
+        out += b"D" + value.isoformat().encode() + b";"
+    elif isinstance(value, datetime.time):
+        out += b"t" + value.isoformat().encode() + b";"
+    elif isinstance(value, datetime.timedelta):
+        out += b"d%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
+    elif isinstance(value, uuid.UUID):
+        out += b"u" + value.hex.encode() + b";"
+    elif dataclasses.is_dataclass(value):
+        fields = [f for f in dataclasses.fields(value) if f.compare]
+        out += b"O" + _qualified(cls) + b"%d;" % len(fields)
+        for fld in fields:
+            _encode(getattr(value, fld.name), out, depth)
+    else:
+        raise TypeError(f"no canonical form for a {cls.__module__}.{cls.__qualname__}")
+
+
+# Types whose values may be kept in the key memo: immutable plain values that
+# own nothing else (so no instance is ever kept alive by the decorator).
+_PLAIN = frozenset(
+    {
+        type(None),
+        bool,
+        int,
+        float,
+        complex,
+        Decimal,
+        fractions.Fraction,
+        datetime.date,
+        datetime.datetime,
+        datetime.time,
+        datetime.timedelta,
+        uuid.UUID,
+    }
+)
+_MAX_RETAINED_TEXT = 256
+
+
+def _retainable(value: object, depth: int = 0) -> bool:
+    cls = type(value)
+    if cls is str or cls is bytes:
+        return len(value) <= _MAX_RETAINED_TEXT  # type: ignore[arg-type]
+    if cls in _PLAIN or isinstance(value, (type, enum.Enum)):
+        return True
+    if (cls is tuple or cls is frozenset) and depth < 4 and len(value) <= 16:  # type: ignore[arg-type]
+        return all(_retainable(item, depth + 1) for item in value)  # type: ignore[attr-defined]
+    return False
+
+
+# -- the wrapper ---------------------------------------------------------------------
+
+_KW = object()  # separates positional arguments from keyword items in a memo key
+_MEMO_SIZE = 4096
+
+
+class _Uncached(Exception):
+    """Carries a result ``unless=`` refused, out of ``get_or_load`` (not stored)."""
+
+    def __init__(self, value: object) -> None:
+        super().__init__("result not cached (unless=)")
+        self.value = value
+
+
+class CachedFunction(Generic[P, R]):
+    """A function memoized in a cache; what ``@hydra_cache`` returns.
+
+    Calls return the cached result for their arguments, or run the function
+    once on a miss (concurrent callers wait for that one run). Attributes:
+    ``__wrapped__`` (the function), ``cache`` (the cache or view used),
+    ``invalidate(*args, **kwargs)``, ``cache_key(*args, **kwargs)`` and
+    ``invalidate_all()``.
+
+    .. versionadded:: 0.1
+    """
+
+    __wrapped__: Callable[P, R]
+
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        kind: str,
+        target: CacheTarget | None,
+        namespace: str | None,
+        options: CacheOptions | None,
+        tags: Callable[..., Iterable[str]] | None,
+        key: Callable[..., Any] | None,
+        unless: Callable[[Any], object] | None,
+        typed: bool,
+        ignore_self: bool,
+    ) -> None:
+        functools.update_wrapper(self, func)
+        self._func = func
+        self._kind = kind
+        self._target_arg = target
+        self._namespace = namespace
+        self._options = options
+        self._tag_fn = tags
+        self._key_fn = key
+        self._unless = unless
+        self._typed = typed
+        self._ignore_self = ignore_self
+        self._signature = inspect.signature(func)
+        params = list(self._signature.parameters.values())
+        if ignore_self and (
+            not params
+            or params[0].kind
+            not in (
+                inspect.Parameter.POSITIONAL_ONLY,
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            )
+        ):
+            raise ConfigError(
+                f"ignore_self=True but {func.__qualname__} has no first positional "
+                "parameter to leave out"
+            )
+        # A method's instance enters memo keys through __cache_key__() (see
+        # _memo_key); "self" as the first parameter's name marks a method.
+        self._self_first = (
+            kind == "function"
+            and not ignore_self
+            and bool(params)
+            and params[0].name == "self"
+        )
+        self._simple = not (typed or ignore_self or key or self._self_first)
+        self._base = f"{func.__module__}.{func.__qualname__}:"
+        self._memo: dict[Any, str] = {}
+        self._memo_lock = threading.Lock()
+        # Bound lazily (the default cache is created on first use).
+        self._cache: HydraCache | None = None
+        self._view: CacheTarget | None = None
+        self._prefix = ""
+        self._check: Checker | None = None
+        self._get: Callable[[str, Any], Any] = self._first_get
+        if target is None:
+            _followers.add(self)
+
+    # -- binding to the cache ---------------------------------------------------------
+
+    def _bind(self) -> HydraCache:
+        target = self._target_arg
+        if target is None:
+            target = get_default_cache()
+        if self._namespace is not None:
+            target = target.namespace(self._namespace)
+        if isinstance(target, HydraCache):
+            cache, prefix, check = target, "", None
+        else:
+            cache, prefix, check = target._target()
+        with self._memo_lock:
+            self._memo.clear()
+            self._view = target
+            self._prefix = prefix
+            self._check = check
+            self._cache = cache
+            self._get = cache.get
+        return cache
+
+    def _unbind(self) -> None:
+        with self._memo_lock:
+            self._cache = None
+            self._view = None
+            self._get = self._first_get
+            self._memo.clear()
+
+    def _first_get(self, key: str, default: Any) -> Any:
+        # Only reached before the first bind: the key was computed unbound.
+        return MISSING
+
+    def _bound_cache(self) -> HydraCache:
+        cache = self._cache
+        return cache if cache is not None else self._bind()
+
+    @property
+    def cache(self) -> CacheTarget:
+        """The cache or view this function's results live in."""
+        self._bound_cache()
+        view = self._view
+        assert view is not None  # noqa: S101 - set by _bind
+        return view
+
+    # -- keys -------------------------------------------------------------------------
+
+    def _memo_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._ignore_self and args:
+            args = args[1:]
+        elif self._self_first and args:
+            head = args[0]
+            cls = type(head)
+            if getattr(cls, "__cache_key__", None) is not None:
+                # The key depends on the instance only through this value: keep
+                # the value and the class, never the instance.
+                args = (_KW, cls, head.__cache_key__(), *args[1:])
+        if kwargs:
+            memo_key: tuple[Any, ...] = (*args, _KW, *kwargs.items())
+        else:
+            memo_key = args
+        if self._typed:
+            memo_key = (*memo_key, _KW, *map(type, args), *map(type, kwargs.values()))
+        return memo_key
+
+    def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        """Return the full key for a call (remembering it when it is safe to)."""
+        if self._key_fn is not None:
+            return self._custom_key(args, kwargs)
+        memo_key = self._memo_key(args, kwargs)
+        if self._cache is None:
+            self._bind()
+        try:
+            return self._memo[memo_key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable arguments: compute every time
+            return self._prefix + self._base + self._digest(args, kwargs)
+        key = self._prefix + self._base + self._digest(args, kwargs)
+        if _retainable(memo_key):
+            with self._memo_lock:
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()
+                if self._cache is not None:  # not unbound meanwhile
+                    self._memo[memo_key] = key
+        return key
+
+    def _custom_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        assert self._key_fn is not None  # noqa: S101 - only called with key=
+        made = self._key_fn(*args, **kwargs)
+        if self._cache is None:
+            self._bind()
+        if isinstance(made, (tuple, list)):
+            return join_segments(self._prefix, tuple(made))
+        if isinstance(made, str) and made:
+            return self._prefix + made
+        raise InvalidKey(
+            f"key= for {self._func.__qualname__} returned {made!r}: return a "
+            "non-empty str or a tuple of key segments"
+        )
+
+    def _digest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+        bound = self._signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        out = bytearray()
+        items = list(bound.arguments.items())
+        if self._ignore_self:
+            items = items[1:]
+        kinds = self._signature.parameters
+        for name, value in items:
+            kind = kinds[name].kind
+            out += b"a" + _utf8(name) + b"="
+            try:
+                if kind is inspect.Parameter.VAR_POSITIONAL:
+                    out += b"(%d;" % len(value)
+                    for item in value:
+                        self._encode_argument(item, out)
+                elif kind is inspect.Parameter.VAR_KEYWORD:
+                    pairs = []
+                    for key in sorted(value):
+                        buffer = bytearray(b"k" + _utf8(key) + b"=")
+                        self._encode_argument(value[key], buffer)
+                        pairs.append(bytes(buffer))
+                    out += b"{%d;" % len(pairs) + b"".join(pairs)
+                else:
+                    self._encode_argument(value, out)
+            except TypeError as exc:
+                raise TypeError(
+                    f"@hydra_cache cannot build a key for {self._func.__qualname__}"
+                    f"(): argument {name!r} ({exc}); pass key= (a callable building "
+                    "the key from the arguments), give the type a __cache_key__() "
+                    "method, or use ignore_self=True for an instance"
+                ) from None
+        return hashlib.blake2b(bytes(out), digest_size=16).hexdigest()
+
+    def _encode_argument(self, value: Any, out: bytearray) -> None:
+        if self._typed:  # like lru_cache(typed=True): immediate arguments only
+            out += b"@" + _qualified(type(value)) + b";"
+        _encode(value, out)
+
+    def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
+        """Return the key a call with these arguments uses.
+
+        Raises:
+            TypeError: An argument has no canonical form (see ``key=``).
+        """
+        return self._key(args, kwargs)
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
+        """Drop the cached result for these arguments; tell whether one was there."""
+        key = self._key(args, kwargs)
+        return self._bound_cache().delete(key)
+
+    def invalidate_all(self) -> int:
+        """Drop every cached result of this function (a wildcard invalidation).
+
+        Not available with ``key=`` (the keys are yours; invalidate them).
+
+        Returns:
+            How many were removed (from the tier that held the most).
+        """
+        if self._key_fn is not None:
+            raise ConfigError("invalidate_all() needs the default keys, not key=")
+        cache = self._bound_cache()
+        return cache.invalidate(self._prefix + self._base + "*")
+
+    # -- calls ------------------------------------------------------------------------
+
+    def __call__(self, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        # The hit path: the remembered key, then the cache's lock-free get.
+        if self._simple:
+            try:
+                key = self._memo[(*args, _KW, *kwargs.items()) if kwargs else args]
+            except (KeyError, TypeError):
+                key = self._key(args, kwargs)
+        else:
+            key = self._key(args, kwargs)
+        value = self._get(key, MISSING)
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
+        return self._load(key, args, kwargs)
+
+    def _load(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
+        cache = self._bound_cache()
+        func = self._func
+        check = self._check
+        unless = self._unless
+
+        def loader() -> R:
+            value = func(*args, **kwargs)
+            if check is not None and value is not None:
+                check(value)
+            if unless is not None and unless(value):
+                raise _Uncached(value)
+            return value
+
+        try:
+            if self._tag_fn is None:
+                return cache.get_or_load(key, loader, options=self._options)
+            tags = self._tag_fn(*args, **kwargs)
+            if isinstance(tags, str):
+                tags = [tags]
+            return cache.get_or_load(key, loader, options=self._options, tags=tags)
+        except _Uncached as uncached:
+            return uncached.value  # type: ignore[return-value]
+
+    # -- descriptor: methods, class methods, static methods ---------------------------
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> CachedFunction[P, R]: ...
+
+    @overload
+    def __get__(self, obj: object, owner: type | None = None) -> Any: ...
+
+    def __get__(self, obj: object, owner: type | None = None) -> Any:
+        kind = self._kind
+        if kind == "static":
+            return self
+        if kind == "class":
+            return BoundCachedFunction(self, owner if owner is not None else type(obj))
+        if obj is None:
+            return self
+        return BoundCachedFunction(self, obj)
+
+    def __repr__(self) -> str:
+        return f"<hydra_cache {self._base[:-1]}>"
+
+
+class BoundCachedFunction(Generic[R]):
+    """A ``CachedFunction`` bound to an instance (or a class): what ``obj.method`` is.
+
+    Created per attribute access and never stored, so it does not keep the
+    instance alive beyond the call.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("__func__", "__self__")
+
+    def __init__(self, func: CachedFunction[..., R], obj: object) -> None:
+        self.__func__ = func
+        self.__self__ = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> R:
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def cache_key(self, *args: Any, **kwargs: Any) -> str:
+        """Return the key this bound call uses."""
+        return self.__func__._key((self.__self__, *args), kwargs)
+
+    def invalidate(self, *args: Any, **kwargs: Any) -> bool:
+        """Drop the cached result of this bound call."""
+        func = self.__func__
+        return func._bound_cache().delete(func._key((self.__self__, *args), kwargs))
+
+    def invalidate_all(self) -> int:
+        """Drop every cached result of the method (all instances)."""
+        return self.__func__.invalidate_all()
+
+    @property
+    def cache(self) -> CacheTarget:
+        """The cache or view the results live in."""
+        return self.__func__.cache
+
+    @property
+    def __wrapped__(self) -> Callable[..., R]:
+        return self.__func__.__wrapped__
+
+    def __getattr__(self, name: str) -> Any:
+        # __name__, __qualname__, __module__ and the like come from the function.
+        return getattr(self.__func__, name)
+
+    def __repr__(self) -> str:
+        return f"<bound {self.__func__!r} of {self.__self__!r}>"
+
+
+# -- the decorator -------------------------------------------------------------------
+
+
+def _check_target(cache: object) -> CacheTarget | None:
+    if cache is None or isinstance(cache, (HydraCache, CacheView, TypedView)):
+        return cache
+    raise ConfigError(
+        f"cache= takes a HydraCache, a CacheView or a TypedView, not {cache!r}"
+    )
+
+
+@overload
+def hydra_cache(func: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+
+@overload
+def hydra_cache(
+    *,
+    cache: CacheTarget | None = None,
+    ttl: TTL | Unset = UNSET,
+    tags: Iterable[str] | Callable[..., Iterable[str]] | None = None,
+    key: Callable[..., Any] | None = None,
+    namespace: str | None = None,
+    cost: Cost | None = None,
+    negative_ttl: float | datetime.timedelta | None = None,
+    unless: Callable[[Any], object] | None = None,
+    typed: bool = False,
+    ignore_self: bool = False,
+) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+
+def hydra_cache(
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    cache: CacheTarget | None = None,
+    ttl: TTL | Unset = UNSET,
+    tags: Iterable[str] | Callable[..., Iterable[str]] | None = None,
+    key: Callable[..., Any] | None = None,
+    namespace: str | None = None,
+    cost: Cost | None = None,
+    negative_ttl: float | datetime.timedelta | None = None,
+    unless: Callable[[Any], object] | None = None,
+    typed: bool = False,
+    ignore_self: bool = False,
+) -> CachedFunction[P, R] | Callable[[Callable[P, R]], CachedFunction[P, R]]:
+    """Memoize a function's results in a cache, keyed by its arguments.
+
+    Usable bare (``@hydra_cache``) or with arguments (``@hydra_cache(ttl=60)``).
+
+    Args:
+        func: The function, when used bare.
+        cache: A ``HydraCache``, a ``CacheView`` or a ``TypedView`` (results
+            are then checked to be its type). Default: the process-wide cache
+            (:func:`get_default_cache`), followed when it is replaced.
+        ttl: Seconds, a ``timedelta`` or an ``Expires``; default: the cache's
+            ``default_ttl``.
+        tags: Tags for every result, or a callable taking the call's arguments
+            (same signature as the function) and returning tags.
+        key: A callable taking the call's arguments and returning the key: a
+            non-empty ``str`` (used as is, under the cache's prefix and
+            ``namespace``) or a tuple of key segments (validated like
+            ``cache.key(...)``). Called on every call; no digest is taken.
+        namespace: Store the results under this namespace of the cache.
+        cost: The cost class (decides the base tier).
+        negative_ttl: Seconds to cache a ``None`` result (default: the TTL).
+        unless: A callable receiving the function's *result*; when it returns
+            true the result is returned to the caller (and to callers waiting
+            on the same load) but not stored. The load then counts as a
+            ``load_errors`` in the cache's stats.
+        typed: Like ``functools.lru_cache(typed=True)``: immediate arguments
+            of different types (``1``, ``1.0``, ``True``) are cached
+            separately. Otherwise equal values share an entry.
+        ignore_self: Leave the first argument (``self``) out of the key.
+
+    Returns:
+        A :class:`CachedFunction` (or a decorator making one).
+
+    Raises:
+        ConfigError: An argument is invalid (checked when decorating).
+
+    .. versionadded:: 0.1
+    """
+    target = _check_target(cache)
+    if namespace is not None:
+        check_name(namespace, "namespace")
+    options = CacheOptions()
+    if ttl is not UNSET:
+        resolve_ttl(ttl, None)  # validate now
+        options = options.with_ttl(ttl)
+    if cost is not None:
+        if not isinstance(cost, Cost):
+            raise ConfigError(f"cost must be a Cost, not {cost!r}")
+        options = options.with_cost(cost)
+    if negative_ttl is not None:
+        parse_seconds(negative_ttl, name="negative_ttl")
+        options = options.with_negative_ttl(negative_ttl)
+    tag_fn: Callable[..., Iterable[str]] | None = None
+    if callable(tags):
+        tag_fn = tags
+    elif tags is not None:
+        options = options.tags(tags)
+    for name, value in (("key", key), ("unless", unless)):
+        if value is not None and not callable(value):
+            raise ConfigError(f"{name}= must be callable, not {value!r}")
+    final_options = None if options == CacheOptions() else options
+
+    def decorate(function: Callable[P, R]) -> CachedFunction[P, R]:
+        kind = "function"
+        inner: Any = function
+        if isinstance(inner, staticmethod):
+            kind, inner = "static", inner.__func__
+        elif isinstance(inner, classmethod):
+            kind, inner = "class", inner.__func__
+        if not callable(inner):
+            raise ConfigError(f"@hydra_cache decorates a callable, not {inner!r}")
+        return CachedFunction(
+            inner,
+            kind=kind,
+            target=target,
+            namespace=namespace,
+            options=final_options,
+            tags=tag_fn,
+            key=key,
+            unless=unless,
+            typed=typed,
+            ignore_self=ignore_self,
+        )
+
+    if func is not None:
+        return decorate(func)
+    return decorate

@@ -9,7 +9,8 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
 
 from . import _stats as S
 from ._codec import CborCodec, Codec
+from ._coherence import CLEAR, DELETE, PATTERN, TAG, Listener, decode, encode
 from ._compress import decompress, maybe_compress
 from ._envelope import F_GZIP, F_NEGATIVE, CorruptEnvelope, pack, unpack
 from ._options import TTL, CacheOptions, Expires, resolve_ttl
@@ -28,7 +30,14 @@ from ._stats import CacheStats, Counters
 from ._types import UNSET, Unset
 from ._units import parse_seconds
 from .errors import CodecError, ConfigError, InvalidKey
-from .tiers.base import RemoteTier, StoreItem
+from .tiers.base import (
+    Broadcaster,
+    Locking,
+    RemoteTier,
+    StoreItem,
+    Versioned,
+    wildcard_regex,
+)
 from .tiers.local import LocalEntry, LocalStore
 
 if TYPE_CHECKING:
@@ -60,6 +69,7 @@ class _Opts:
     compress: bool
     grace: float  # stale-while-revalidate seconds (0: off)
     early: float | None  # early-refresh beta (None: off)
+    dlock: bool  # distributed single-flight through the shared tier's lock
 
     @property
     def refreshing(self) -> bool:
@@ -152,6 +162,10 @@ class HydraCache:
         stale_while_revalidate: float | timedelta | None = None,
         early_refresh: float | None = None,
         refresh_workers: int = 2,
+        broadcast: bool = True,
+        lock: Literal["redis"] | None = None,
+        lock_lease: float = 10.0,
+        lock_wait: float | None = None,
     ) -> None:
         if on_tier_error not in ("degrade", "raise"):
             raise ConfigError(
@@ -210,6 +224,7 @@ class HydraCache:
             )
             remotes.append(_Remote(role, store, guard, self._ttls.bound(role), counter))
         self._remotes = tuple(remotes)
+        self._init_coherence(broadcast, lock, lock_lease, lock_wait)
         configured = frozenset([Tier.LOCAL, *(r.role for r in remotes)])
         if plan is not None:
             validate_plan(plan, configured)
@@ -222,6 +237,49 @@ class HydraCache:
         self._default_opts = self._make_opts(
             CacheOptions(), UNSET, UNSET, UNSET, UNSET, UNSET
         )
+
+    def _init_coherence(
+        self,
+        broadcast: bool,
+        lock: str | None,
+        lock_lease: float,
+        lock_wait: float | None,
+    ) -> None:
+        """Find the shared tier's optional capabilities; start the listener."""
+        if lock not in (None, "redis"):
+            raise ConfigError(f"lock={lock!r}: use None or 'redis'")
+        shared = next((r for r in self._remotes if r.role is Tier.SHARED), None)
+        # Capabilities are optional protocols: probe them once, here.
+        store: object = None if shared is None else shared.store
+        self._origin = uuid.uuid4().hex[:16]
+        self._coherent = True
+        self._listener: Listener | None = None
+        self._broadcast: tuple[_Remote, Broadcaster] | None = None
+        self._versioned: tuple[_Remote, Versioned] | None = None
+        self._locking: tuple[_Remote, Locking] | None = None
+        if shared is not None and isinstance(store, Versioned):
+            self._versioned = (shared, store)
+        self._lock_default = lock == "redis"
+        self._lock_lease = parse_seconds(lock_lease, name="lock_lease")
+        self._lock_wait = (
+            self._lock_lease + 1.0
+            if lock_wait is None
+            else parse_seconds(lock_wait, name="lock_wait")
+        )
+        if shared is not None and isinstance(store, Locking):
+            self._locking = (shared, store)
+        elif lock is not None:
+            raise ConfigError("lock='redis' needs a shared tier that offers locks")
+        if broadcast and shared is not None and isinstance(store, Broadcaster):
+            self._broadcast = (shared, store)
+            self._coherent = False  # until the listener is subscribed
+            self._listener = Listener(
+                store,
+                on_message=self._on_message,
+                on_lost=self._on_lost,
+                on_restored=self._on_restored,
+            )
+            self._listener.start()
 
     @classmethod
     def local(
@@ -331,6 +389,7 @@ class HydraCache:
             compress: bool | Unset = UNSET,
             stale_while_revalidate: float | timedelta | Unset | None = UNSET,
             early_refresh: float | Unset | None = UNSET,
+            lock: Literal["redis"] | Unset | None = UNSET,
         ) -> T:
             """Return the cached value, or run ``loader()`` once on a miss and store it.
 
@@ -343,6 +402,8 @@ class HydraCache:
             ``early_refresh=beta`` hot entries are refreshed in the background a
             random time before they expire (XFetch: the earlier, the longer the
             loader took and the larger ``beta``; 1.0 is the usual value).
+            ``lock="redis"`` runs the loader once across processes sharing the
+            Redis tier (a lease lock; the others wait for its value).
             """
 
     else:
@@ -362,6 +423,7 @@ class HydraCache:
             compress=UNSET,
             stale_while_revalidate=UNSET,
             early_refresh=UNSET,
+            lock=UNSET,
         ):
             """Return the cached value, or run ``loader()`` once on a miss and store it.
 
@@ -374,6 +436,8 @@ class HydraCache:
             ``early_refresh=beta`` hot entries are refreshed in the background a
             random time before they expire (XFetch: the earlier, the longer the
             loader took and the larger ``beta``; 1.0 is the usual value).
+            ``lock="redis"`` runs the loader once across processes sharing the
+            Redis tier (a lease lock; the others wait for its value).
             """
             try:
                 entry = self._entries_get(key)
@@ -392,6 +456,7 @@ class HydraCache:
                 compress,
                 stale_while_revalidate,
                 early_refresh,
+                lock,
             )
             return self._load(key, loader, opts)
 
@@ -426,12 +491,32 @@ class HydraCache:
         self, key: str, loader: Callable[[], T], opts: _Opts, flight: Flight
     ) -> T:
         """Fill ``flight``: from a slower tier when one has the key, else the loader."""
+        token: Sequence[object] | None = None
         if self._remotes:
             found = self._read_remotes(key)
             if found is not None:
                 self._promote(key, found, lambda: not flight.stale, opts.grace)
                 flight.future.set_result(found.value)
                 return found.value  # type: ignore[no-any-return]
+            if self._versioned is not None:
+                # Noted before the loader reads its source: an invalidation
+                # anywhere from now on makes the shared tier refuse our write.
+                remote, versioned = self._versioned
+                token = remote.guard.call(
+                    versioned.generations, key, opts.tags, default=None
+                )
+            if opts.dlock and self._base[(opts.cost, opts.never)] > 0:
+                return self._lead_locked(key, loader, opts, flight, token)
+        return self._run_loader(key, loader, opts, flight, token)
+
+    def _run_loader(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        opts: _Opts,
+        flight: Flight,
+        token: Sequence[object] | None,
+    ) -> T:
         self._counters.add(S.LOADS)
         started = time.monotonic()
         try:
@@ -441,12 +526,56 @@ class HydraCache:
             flight.future.set_exception(exc)
             raise
         try:
-            self._write(key, value, opts, flight, time.monotonic() - started)
+            self._write(key, value, opts, flight, time.monotonic() - started, token)
         except CodecError as exc:
             flight.future.set_exception(exc)
             raise
         flight.future.set_result(value)
         return value
+
+    def _lead_locked(
+        self,
+        key: str,
+        loader: Callable[[], T],
+        opts: _Opts,
+        flight: Flight,
+        token: Sequence[object] | None,
+    ) -> T:
+        """Load under the shared tier's lease lock, or wait for its holder's value.
+
+        The holder's value lands in the shared tier; waiters poll for it. If the
+        holder dies, its lease runs out and a waiter takes the lock. After
+        ``lock_wait`` seconds a waiter loads by itself; if the tier fails, too.
+        """
+        if self._locking is None:  # _lock_choice refuses dlock without a lock tier
+            return self._run_loader(key, loader, opts, flight, token)
+        remote, locking = self._locking
+        owner = uuid.uuid4().hex
+        deadline = time.monotonic() + self._lock_wait
+        pause = 0.005
+        while True:
+            taken = remote.guard.call(
+                locking.acquire_lock, key, owner, self._lock_lease, default=None
+            )
+            if taken is None:
+                break
+            if taken:
+                try:
+                    return self._run_loader(key, loader, opts, flight, token)
+                finally:
+                    remote.guard.call(locking.release_lock, key, owner, default=False)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            found = self._read_remotes(key, count=False)
+            if found is not None:
+                self._counters.add(S.LOCK_WAITS)
+                self._promote(key, found, lambda: not flight.stale, opts.grace)
+                flight.future.set_result(found.value)
+                return found.value  # type: ignore[no-any-return]
+            if time.monotonic() >= deadline:
+                self._counters.add(S.LOCK_TIMEOUTS)
+                break
+        return self._run_loader(key, loader, opts, flight, token)
 
     def _abandon(self, flight: Flight) -> None:
         self._flights.finish(flight)
@@ -561,7 +690,10 @@ class HydraCache:
                 local_ttl = (
                     entry_ttl if base == 0 else _bounded(entry_ttl, self._ttls.local)
                 )
-                self._store.put(key, value, size, local_ttl, opts.tags)
+                if base == 0 or self._may_copy_locally():
+                    self._store.put(key, value, size, local_ttl, opts.tags)
+                else:
+                    self._store.delete(key)
 
     def _entry_ttl(self, value: Any, opts: _Opts) -> float | None:
         if value is None and opts.negative_ttl is not None:
@@ -598,6 +730,7 @@ class HydraCache:
         opts: _Opts,
         flight: Flight | None = None,
         load_time: float = 0.0,
+        token: Sequence[object] | None = None,
     ) -> None:
         size, data = self._encode(key, value, opts)
         ttl = self._entry_ttl(value, opts)
@@ -613,9 +746,36 @@ class HydraCache:
         if data is not None and base > 0:
             if flight is not None:
                 flight.writing = True
-            for position in range(base, 0, -1):
-                remote = self._remotes[position - 1]
-                remote_ttl = ttl if position == base else _bounded(ttl, remote.bound)
+            targets = [self._remotes[p - 1] for p in range(base, 0, -1)]
+            if token is not None and self._versioned is not None:
+                checked, versioned = self._versioned
+                if checked in targets:
+                    # The check-and-set write goes first: if another process
+                    # invalidated meanwhile, no tier gets the value.
+                    targets.remove(checked)
+                    is_base = checked is self._remotes[base - 1]
+                    bound = ttl if is_base else _bounded(ttl, checked.bound)
+                    current = checked.guard.call(
+                        versioned.set_if_current,
+                        key,
+                        data,
+                        bound,
+                        opts.tags,
+                        token,
+                        default=True,
+                    )
+                    if not current:
+                        self._counters.add(S.STALE_DISCARDS)
+                        if flight is not None:
+                            with self._lock:
+                                self._flights.finish(flight)
+                                if flight.stale:
+                                    self._settle(key)
+                        return
+                    written.append(checked)
+            for remote in targets:
+                is_base = remote is self._remotes[base - 1]
+                remote_ttl = ttl if is_base else _bounded(ttl, remote.bound)
                 remote.guard.call(
                     remote.store.set, key, data, remote_ttl, opts.tags, default=None
                 )
@@ -641,7 +801,10 @@ class HydraCache:
                     self._unsettle(self._flights.detach_key(key))
                 else:
                     self._flights.finish(flight)
-                self._store.put(key, value, size, local_ttl, opts.tags, grace)
+                if base == 0 or self._may_copy_locally():
+                    self._store.put(key, value, size, local_ttl, opts.tags, grace)
+                else:
+                    self._store.delete(key)
         if stale and flight is not None and flight.writing:
             # An invalidation overtook our remote write: undo it, then let readers
             # of this key use the remote tiers again.
@@ -719,7 +882,7 @@ class HydraCache:
             )
             promoted.append(remote)
         with self._lock:
-            valid = still_valid()
+            valid = self._may_copy_locally() and still_valid()
             if valid:
                 self._store.put(
                     key,
@@ -736,34 +899,59 @@ class HydraCache:
 
     # -- invalidation ------------------------------------------------------------
 
-    def _invalidate(
-        self,
-        local: Callable[[], int],
-        match: Callable[[Flight], bool],
-        remote_op: Callable[[RemoteTier], tuple[Callable[..., Any], tuple[Any, ...]]],
-    ) -> int:
+    def _drop_locally(self, op: str, arg: str) -> int:
+        """Apply one invalidation to the local tier and in-flight loads (lock held)."""
+        match: Callable[[Flight], bool]
+        if op == DELETE:
+            removed = int(self._store.delete(arg))
+            match = lambda flight: flight.key == arg  # noqa: E731
+        elif op == TAG:
+            removed = self._store.invalidate_tag(arg)
+            match = lambda flight: arg in flight.tags  # noqa: E731
+        elif op == PATTERN:
+            regex = wildcard_regex(arg)
+            removed = self._store.invalidate_pattern(arg)
+            match = lambda flight: regex.fullmatch(flight.key) is not None  # noqa: E731
+        else:
+            removed = self._store.clear()
+            match = lambda flight: True  # noqa: E731
+        self._epoch += 1
+        for flight in self._flights.detach(match):
+            self._unsettle(flight)
+        return removed
+
+    def _invalidate(self, op: str, arg: str) -> int:
         with self._lock:
-            removed = local()
-            self._epoch += 1
-            for flight in self._flights.detach(match):
-                self._unsettle(flight)
+            removed = self._drop_locally(op, arg)
         for remote in self._remotes:
-            func, args = remote_op(remote.store)
-            count = remote.guard.invalidate(func, *args, clear=remote.store.clear)
+            store = remote.store
+            func: Callable[..., int]
+            args: tuple[str, ...]
+            if op == DELETE:
+                func, args = store.delete, (arg,)
+            elif op == TAG:
+                func, args = store.invalidate_tag, (arg,)
+            elif op == PATTERN:
+                func, args = store.invalidate_pattern, (arg,)
+            else:
+                func, args = store.clear, ()
+            count = remote.guard.invalidate(func, *args, clear=store.clear)
             removed = max(removed, count)
+        if self._broadcast is not None:
+            remote, broadcaster = self._broadcast
+            message = encode(op, self._origin, arg)
+
+            def publish() -> int:
+                broadcaster.publish(message)
+                return 0
+
+            remote.guard.invalidate(publish, clear=remote.store.clear)
         self._counters.add(S.INVALIDATIONS)
         return removed
 
     def delete(self, key: str) -> bool:
         """Remove ``key`` from every tier; tell whether it was present."""
-        check_key(key)
-        return bool(
-            self._invalidate(
-                lambda: int(self._store.delete(key)),
-                lambda flight: flight.key == key,
-                lambda store: (store.delete, (key,)),
-            )
-        )
+        return bool(self._invalidate(DELETE, check_key(key)))
 
     remove = delete
     invalidate_key = delete
@@ -776,11 +964,7 @@ class HydraCache:
         """
         if not isinstance(tag, str) or not tag:
             raise InvalidKey(f"a tag is a non-empty str, not {tag!r}")
-        return self._invalidate(
-            lambda: self._store.invalidate_tag(tag),
-            lambda flight: tag in flight.tags,
-            lambda store: (store.invalidate_tag, (tag,)),
-        )
+        return self._invalidate(TAG, tag)
 
     def invalidate(self, pattern: str) -> int:
         """Remove every key matching ``pattern`` (``*`` is the only wildcard).
@@ -790,22 +974,51 @@ class HydraCache:
         """
         if not isinstance(pattern, str) or not pattern:
             raise InvalidKey(f"a pattern is a non-empty str, not {pattern!r}")
-        from .tiers.base import wildcard_regex
-
-        regex = wildcard_regex(pattern)
-        return self._invalidate(
-            lambda: self._store.invalidate_pattern(pattern),
-            lambda flight: regex.fullmatch(flight.key) is not None,
-            lambda store: (store.invalidate_pattern, (pattern,)),
-        )
+        return self._invalidate(PATTERN, pattern)
 
     def clear(self) -> int:
         """Remove everything this cache owns (remote tiers: their prefix only)."""
-        return self._invalidate(
-            self._store.clear, lambda flight: True, lambda store: (store.clear, ())
-        )
+        return self._invalidate(CLEAR, "")
 
     flush = clear
+
+    # -- coherence across processes ------------------------------------------------
+
+    def _may_copy_locally(self) -> bool:
+        """Whether a local copy of shared data may be kept now (lock held).
+
+        While the invalidation channel is down but the shared tier answers,
+        reads go to the shared tier, which holds the truth: no local copy could
+        be told of an invalidation. When the shared tier itself fails, no other
+        process can invalidate through it either, so bounded local copies keep
+        the cache serving; the resync on reconnect drops them.
+        """
+        if self._coherent or self._broadcast is None:
+            return True
+        return self._broadcast[0].guard.is_open
+
+    def _on_message(self, data: bytes) -> None:
+        message = decode(data)
+        if message is None or message.origin == self._origin:
+            return
+        with self._lock:
+            self._drop_locally(message.op, message.arg)
+        self._counters.add(S.REMOTE_INVALIDATIONS)
+
+    def _on_lost(self) -> None:
+        """The invalidation channel is down: trust no local copy of shared data."""
+        with self._lock:
+            if self._coherent:
+                self._coherent = False
+                self._drop_locally(CLEAR, "")
+
+    def _on_restored(self, first: bool) -> None:
+        """Subscribed again: drop what was cached while messages could be missed."""
+        with self._lock:
+            self._drop_locally(CLEAR, "")
+            self._coherent = True
+        if not first:
+            self._counters.add(S.RESYNCS)
 
     # -- options -----------------------------------------------------------------
 
@@ -819,6 +1032,7 @@ class HydraCache:
         compress: bool | Unset,
         stale_while_revalidate: float | timedelta | Unset | None = UNSET,
         early_refresh: float | Unset | None = UNSET,
+        lock: str | Unset | None = UNSET,
     ) -> _Opts:
         if (
             options is None
@@ -829,6 +1043,7 @@ class HydraCache:
             and compress is UNSET
             and stale_while_revalidate is UNSET
             and early_refresh is UNSET
+            and lock is UNSET
             and self._default_opts is not None
         ):
             return self._default_opts
@@ -869,7 +1084,19 @@ class HydraCache:
             compress=self._compress if comp is None else comp,
             grace=parse_seconds(swr, name="stale_while_revalidate"),
             early=None if early is None else float(early),
+            dlock=self._lock_choice(lock),
         )
+
+    def _lock_choice(self, lock: str | Unset | None) -> bool:
+        if lock is UNSET:
+            return self._lock_default
+        if lock is None:
+            return False
+        if lock != "redis":
+            raise ConfigError(f"lock={lock!r}: use None or 'redis'")
+        if self._locking is None:
+            raise ConfigError("lock='redis' needs a shared tier that offers locks")
+        return True
 
     # -- views, stats, lifecycle -------------------------------------------------
 
@@ -927,6 +1154,8 @@ class HydraCache:
         with self._lock:
             self._closed = True
             executor, self._executor = self._executor, None
+        if self._listener is not None:
+            self._listener.stop()
         if executor is not None:
             executor.shutdown(wait=True)
         for remote in self._remotes:

@@ -291,6 +291,8 @@ _MAX_RETAINED_TEXT = 256
 
 
 def _retainable(value: object, depth: int = 0) -> bool:
+    if value is _KW:
+        return True
     cls = type(value)
     if cls is str or cls is bytes:
         return len(value) <= _MAX_RETAINED_TEXT  # type: ignore[arg-type]

@@ -1,0 +1,439 @@
+"""Flask integration: an extension that owns a HydraCache, and cached views.
+
+The package's only importer of Flask (``pip install 'hydracache_sync[flask]'``);
+``import hydracache_sync`` never loads it.
+
+::
+
+    from flask import Flask
+    from hydracache_sync.flask import HydraCacheExtension
+
+    app = Flask(__name__)
+    app.config["HYDRACACHE_REDIS_URL"] = "redis://127.0.0.1:6379/0"
+    hydra = HydraCacheExtension(app)
+
+    @app.get("/users/<int:user_id>")
+    @hydra.cached_view(ttl=60, tags=lambda user_id: [f"user:{user_id}"])
+    def user(user_id: int) -> dict[str, object]:
+        return load_user(user_id)
+
+    hydra.cache.invalidate_tag("user:42")   # drops /users/42 in every tier
+
+Configuration (``app.config``; every key is optional):
+
+=============================== ==============================================
+``HYDRACACHE_REDIS_URL``        adds the shared Redis tier (``None``: none)
+``HYDRACACHE_PREFIX``           the Redis key prefix (``"hc:"``)
+``HYDRACACHE_POSTGRES_DSN``     adds the durable Postgres tier (``None``: none)
+``HYDRACACHE_POSTGRES_SCHEMA``  schema of its table (``"public"``)
+``HYDRACACHE_POSTGRES_TABLE``   its table (``"hydracache"``)
+``HYDRACACHE_DEFAULT_TTL``      seconds (or timedelta) for entries and views
+                                without a ttl (``300``; ``None``: no expiry)
+``HYDRACACHE_MAX_BYTES``        local tier budget (``"64MB"``)
+``HYDRACACHE_MAX_ENTRY_SIZE``   largest entry kept locally (1 MB)
+``HYDRACACHE_LOCAL_TTL``        bound on local copies of shared/durable entries,
+                                i.e. how long another worker may serve a value
+                                invalidated elsewhere (``60``)
+``HYDRACACHE_SECRET``           HMAC key signing remote entries (``None``)
+``HYDRACACHE_ON_TIER_ERROR``    ``"degrade"`` (default) or ``"raise"``
+``HYDRACACHE_COMPRESS``         gzip remote payloads over 1 KB (``False``)
+=============================== ==============================================
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import time
+import weakref
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any, ParamSpec, cast
+from urllib.parse import quote, urlencode
+
+from ._cache import HydraCache
+from ._placement import TierTTLs
+from .errors import ConfigError, MissingDependencyError
+from .tiers.base import RemoteTier
+from .tiers.local import LocalStore
+
+try:
+    from flask import Flask, Response, current_app, has_app_context, request
+    from flask.globals import request_ctx
+    from flask.typing import ResponseReturnValue
+except ImportError as exc:  # pragma: no cover - exercised without flask only
+    raise MissingDependencyError(
+        "hydracache_sync.flask needs Flask: pip install 'hydracache_sync[flask]'"
+    ) from exc
+
+__all__ = ["EXTENSION_KEY", "HydraCacheExtension", "cache_from_config", "cached_view"]
+
+P = ParamSpec("P")
+
+#: The key of the cache in ``app.extensions``.
+EXTENSION_KEY = "hydracache"
+
+DEFAULT_VIEW_TTL = 300
+DEFAULT_KEY_PREFIX = "view:"
+
+# Longer keys are hashed: Redis and Postgres take them, but a 2 KB key per
+# page is waste, and the core rejects keys over 2048 characters.
+_MAX_VIEW_KEY = 512
+# Characters kept as they are in the path part of a key (RFC 3986 pchar + "/").
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+_CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
+
+TagsArg = Iterable[str] | Callable[..., Iterable[str]]
+
+
+def _seconds(value: object, name: str) -> float | None:
+    """Return seconds from an int, float or timedelta; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ConfigError(f"{name} must be seconds >= 0 or a timedelta, not {value!r}")
+    return float(value)
+
+
+def cache_from_config(config: Mapping[str, Any]) -> HydraCache:
+    """Build a HydraCache from ``HYDRACACHE_*`` settings (see the module docs).
+
+    Args:
+        config: A mapping such as ``app.config``.
+
+    Returns:
+        A cache with a local tier, plus Redis and Postgres when configured.
+
+    Raises:
+        ConfigError: A setting is invalid (or the Postgres table is missing).
+        MissingDependencyError: A configured tier's driver is not installed.
+        TierUnavailableError: Postgres cannot be reached at construction.
+    """
+    get = config.get
+    max_entry = get("HYDRACACHE_MAX_ENTRY_SIZE")
+    local = (
+        LocalStore(get("HYDRACACHE_MAX_BYTES", "64MB"))
+        if max_entry is None
+        else LocalStore(get("HYDRACACHE_MAX_BYTES", "64MB"), max_entry)
+    )
+    shared: RemoteTier | None = None
+    durable: RemoteTier | None = None
+    try:
+        if url := get("HYDRACACHE_REDIS_URL"):
+            from .tiers.redis import RedisStore
+
+            shared = RedisStore.from_url(url, prefix=get("HYDRACACHE_PREFIX", "hc:"))
+        if dsn := get("HYDRACACHE_POSTGRES_DSN"):
+            from .tiers.postgres import PostgresStore
+
+            durable = PostgresStore(
+                dsn,
+                schema=get("HYDRACACHE_POSTGRES_SCHEMA", "public"),
+                table=get("HYDRACACHE_POSTGRES_TABLE", "hydracache"),
+            )
+        return HydraCache(
+            local,
+            shared=shared,
+            durable=durable,
+            promotion=TierTTLs(local=get("HYDRACACHE_LOCAL_TTL", 60.0)),
+            default_ttl=_seconds(
+                get("HYDRACACHE_DEFAULT_TTL", DEFAULT_VIEW_TTL),
+                "HYDRACACHE_DEFAULT_TTL",
+            ),
+            on_tier_error=get("HYDRACACHE_ON_TIER_ERROR", "degrade"),
+            secret=get("HYDRACACHE_SECRET"),
+            compress=bool(get("HYDRACACHE_COMPRESS", False)),
+        )
+    except BaseException:
+        for store in (shared, durable):
+            if store is not None:
+                store.close()
+        raise
+
+
+def _app_cache() -> HydraCache:
+    """Return the current app's cache, or raise a clear RuntimeError."""
+    cache = current_app.extensions.get(EXTENSION_KEY)
+    if not isinstance(cache, HydraCache):
+        raise RuntimeError(
+            f"no HydraCache on app {current_app.name!r}: "
+            "call HydraCacheExtension(app) or ext.init_app(app) first"
+        )
+    return cache
+
+
+class HydraCacheExtension:
+    """Give Flask apps a HydraCache and a ``cached_view`` decorator.
+
+    One extension may serve several apps (the app-factory pattern): each app
+    gets its own cache in ``app.extensions["hydracache"]``, and :attr:`cache`
+    and cached views use the current app's one.
+
+    Args:
+        app: The app to initialise now; or call :meth:`init_app` later.
+        cache: A ready cache to use for every app instead of building one from
+            the config. The caller owns it (the extension never closes it).
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self, app: Flask | None = None, *, cache: HydraCache | None = None
+    ) -> None:
+        self._given = cache
+        self._last: HydraCache | None = None
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: Flask) -> None:
+        """Build the app's cache from its config and register it.
+
+        The cache's remote tiers are closed when the app is garbage-collected
+        or the process exits (not per request: their pools outlive requests).
+
+        Args:
+            app: The Flask app.
+
+        Raises:
+            ConfigError: A ``HYDRACACHE_*`` setting is invalid.
+            MissingDependencyError: A configured tier's driver is not installed.
+            TierUnavailableError: Postgres cannot be reached.
+        """
+        if self._given is not None:
+            cache = self._given
+        else:
+            cache = cache_from_config(app.config)
+            weakref.finalize(app, cache.close)
+        app.extensions[EXTENSION_KEY] = cache
+        self._last = cache
+
+    @property
+    def cache(self) -> HydraCache:
+        """The current app's cache (outside an app context: the last one built).
+
+        Raises:
+            RuntimeError: :meth:`init_app` was never called.
+        """
+        if has_app_context():
+            found = current_app.extensions.get(EXTENSION_KEY)
+            if isinstance(found, HydraCache):
+                return found
+        if self._last is None:
+            raise RuntimeError("HydraCacheExtension is not initialised: init_app(app)")
+        return self._last
+
+    def cached_view(
+        self,
+        ttl: float | timedelta | None = None,
+        *,
+        tags: TagsArg = (),
+        vary: Sequence[str] = (),
+        key_prefix: str = DEFAULT_KEY_PREFIX,
+        unless: Callable[[], bool] | None = None,
+    ) -> Callable[[Callable[P, ResponseReturnValue]], Callable[P, Response]]:
+        """Cache a view's GET/HEAD 200 responses; see :func:`cached_view`."""
+        return cached_view(
+            ttl, tags=tags, vary=vary, key_prefix=key_prefix, unless=unless
+        )
+
+
+class _NotCacheable(Exception):
+    """Raised by the loader so that get_or_load stores nothing."""
+
+    def __init__(self, response: Response, owner: object) -> None:
+        super().__init__("response not cacheable")
+        self.response = response
+        self.owner = owner
+
+
+def view_key(vary: Sequence[str] = (), key_prefix: str = DEFAULT_KEY_PREFIX) -> str:
+    """Return the cache key of the current request.
+
+    ``<key_prefix>GET:<script root + path>?<query>|<header>=<value>...``: the
+    path is percent-encoded, the query parameters are sorted by name (values of
+    one name keep their order), HEAD shares GET's key (Flask answers both with
+    the same view) and each declared ``vary`` header adds its value. Keys over
+    512 characters become ``<key_prefix>GET:sha256:<hex>``. Readable keys allow
+    ``cache.invalidate("view:GET:/users/42*")``.
+
+    Args:
+        vary: Request header names whose values separate entries.
+        key_prefix: Text put first.
+
+    Returns:
+        The key.
+    """
+    path = quote(request.script_root + request.path, safe=_PATH_SAFE)
+    key = f"{key_prefix}GET:{path}"
+    pairs = sorted(request.args.items(multi=True), key=lambda pair: pair[0])
+    if pairs:
+        key += "?" + urlencode(pairs)
+    for name in vary:
+        value = quote(request.headers.get(name, ""), safe="")
+        key += f"|{name.lower()}={value}"
+    if len(key) > _MAX_VIEW_KEY:
+        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
+        key = f"{key_prefix}GET:sha256:{digest}"
+    return key
+
+
+def _session_accessed() -> bool:
+    """Tell whether the view read the session, without marking it read.
+
+    Flask >= 3.1.3 marks the session accessed on every access through the
+    request context (``ctx.session``), so read the opened session directly.
+    """
+    ctx = cast("Any", request_ctx)._get_current_object()  # the proxied object
+    attrs = vars(ctx)
+    session = attrs.get("_session", attrs.get("session"))
+    return bool(getattr(session, "accessed", False))
+
+
+def _refusal(response: Response) -> str | None:
+    """Return why ``response`` must not be cached, or ``None`` when it may be."""
+    if response.status_code != 200:
+        return "status"
+    if response.is_streamed or response.direct_passthrough:
+        return "streamed"
+    if "Set-Cookie" in response.headers:
+        return "sets a cookie"
+    control = response.cache_control
+    if control.private or control.no_store or control.no_cache:
+        return "Cache-Control forbids it"
+    if "*" in response.vary:
+        return "Vary: *"
+    if _session_accessed():
+        return "read the session"
+    return None
+
+
+def cached_view(
+    ttl: float | timedelta | None = None,
+    *,
+    tags: TagsArg = (),
+    vary: Sequence[str] = (),
+    key_prefix: str = DEFAULT_KEY_PREFIX,
+    unless: Callable[[], bool] | None = None,
+) -> Callable[[Callable[P, ResponseReturnValue]], Callable[P, Response]]:
+    """Cache a view's responses in the current app's HydraCache.
+
+    Only GET and HEAD requests are served from the cache, and only a 200
+    response is stored (body, status and headers; never ``Set-Cookie``). Not
+    stored: responses that set a cookie, carry ``Cache-Control`` ``private``,
+    ``no-store`` or ``no-cache`` or ``Vary: *``, are streamed, or come from a
+    view that read the session (the page may be personal). Requests with an
+    ``Authorization`` header bypass the cache (RFC 9111 §3.5).
+
+    A stored response gets ``Cache-Control: public, max-age=<ttl>`` unless the
+    view set its own ``Cache-Control``, and ``Vary`` lists the ``vary``
+    headers. Every response from the cache path carries ``X-Cache: HIT`` or
+    ``MISS`` and ``Age`` (seconds since it was stored). Concurrent misses of
+    one page run the view once (single-flight); a page that turns out not to
+    be cacheable is rendered by each waiting request itself.
+
+    Args:
+        ttl: Seconds or a timedelta; default ``HYDRACACHE_DEFAULT_TTL``.
+        tags: Tags of the stored page, or a callable receiving the view's
+            keyword arguments and returning them.
+        vary: Request headers whose values separate entries, e.g.
+            ``("Accept-Language",)``.
+        key_prefix: Start of the keys (default ``"view:"``, see
+            :func:`view_key`).
+        unless: Called per request; ``True`` bypasses the cache.
+
+    Returns:
+        The decorator; put it below ``@app.route``.
+
+    Raises:
+        ConfigError: A bad ``ttl``, ``vary`` or ``key_prefix``.
+    """
+    view_ttl = _seconds(ttl, "ttl")
+    if isinstance(vary, str):
+        vary = (vary,)
+    vary = tuple(vary)
+    if not all(isinstance(name, str) and name for name in vary):
+        raise ConfigError(f"vary must be header names, not {vary!r}")
+    if not isinstance(key_prefix, str):
+        raise ConfigError(f"key_prefix must be a str, not {key_prefix!r}")
+    fixed_tags: tuple[str, ...] | None
+    if isinstance(tags, str):
+        fixed_tags = (tags,)
+    elif callable(tags):
+        fixed_tags = None
+    else:
+        fixed_tags = tuple(tags)
+
+    def decorate(view: Callable[P, ResponseReturnValue]) -> Callable[P, Response]:
+        @functools.wraps(view)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> Response:
+            app = current_app
+            if (
+                request.method not in _CACHEABLE_METHODS
+                or "Authorization" in request.headers
+                or (unless is not None and unless())
+            ):
+                return app.make_response(view(*args, **kwargs))
+            cache = _app_cache()
+            seconds = view_ttl
+            if seconds is None:
+                seconds = _seconds(
+                    app.config.get("HYDRACACHE_DEFAULT_TTL", DEFAULT_VIEW_TTL),
+                    "HYDRACACHE_DEFAULT_TTL",
+                )
+            if fixed_tags is not None:
+                entry_tags: Iterable[str] = fixed_tags
+            else:
+                entry_tags = tuple(cast("Callable[..., Iterable[str]]", tags)(**kwargs))
+            owner = object()
+            produced: list[Response] = []
+
+            def load() -> dict[str, Any]:
+                response = app.make_response(view(*args, **kwargs))
+                if _refusal(response) is not None:
+                    raise _NotCacheable(response, owner)
+                if vary:
+                    response.vary.update(vary)
+                if "Cache-Control" not in response.headers and seconds:
+                    response.cache_control.public = True
+                    response.cache_control.max_age = int(seconds)
+                produced.append(response)
+                return {
+                    "status": response.status_code,
+                    "headers": [
+                        [name, value]
+                        for name, value in response.headers.items()
+                        if name.lower() != "set-cookie"
+                    ],
+                    "body": response.get_data(),
+                    "stored": time.time(),
+                }
+
+            try:
+                record = cache.get_or_load(
+                    view_key(vary, key_prefix), load, ttl=seconds, tags=entry_tags
+                )
+            except _NotCacheable as exc:
+                if exc.owner is owner:
+                    return exc.response
+                # Another request's load was not cacheable: render our own.
+                return app.make_response(view(*args, **kwargs))
+            if produced:
+                response = produced[0]
+                response.headers["X-Cache"] = "MISS"
+                response.headers["Age"] = "0"
+                return response
+            response = app.response_class(
+                record["body"], status=record["status"], headers=record["headers"]
+            )
+            age = max(0, int(time.time() - record["stored"]))
+            response.headers["X-Cache"] = "HIT"
+            response.headers["Age"] = str(age)
+            return response
+
+        return wrapper
+
+    return decorate

@@ -7,9 +7,10 @@ Groups (select with ``--groups builder,set,invalidate``):
   ``HydraCache.key`` as committed, and as proposed (the root view's bound
   ``key`` set once per cache, see the row note), a namespace view's ``key``,
   and ``get_or_load`` for reference.
-- ``set``: ``cache.set`` of structured keys (``users:<u>:item:<i>``), a new key
-  each time with one eviction, and overwrites of existing keys. The pattern
-  index costs here; run this group on a tree without the index for "before".
+- ``set``: ``cache.set`` (and ``LocalStore.put``) of structured keys
+  (``users:<u>:item:<i>``), a new key each time with one eviction, and
+  overwrites. The pattern index costs here; "no index" rows switch its
+  bookkeeping off in a LocalStore subclass, interleaved in the same rounds.
 - ``invalidate``: ``cache.invalidate("users:<u>:*")`` removing 100 keys out of
   ``--keys`` (default 1,000,000), against one regex pass over every key (what
   ``invalidate_pattern`` did before the index). Also reports the index size.
@@ -160,12 +161,37 @@ SET_USERS = 2000
 SET_ITEMS = 50
 
 
-def _set_new() -> Body:
+def _store(index: bool, max_bytes: str) -> Any:
+    """A LocalStore, or one whose pattern-index bookkeeping is switched off.
+
+    The second is "before the index" for ``set`` and ``put`` (never used for
+    invalidation), measured in the same process and rounds as the first.
+    """
+    from hydracache_sync.tiers.local import LocalStore
+
+    if index:
+        return LocalStore(max_bytes)
+
+    class Unindexed(LocalStore):
+        def _index(self, key: str) -> None:
+            pass
+
+        def _unindex(self, key: str) -> None:
+            pass
+
+    return Unindexed(max_bytes)
+
+
+def _new_keys() -> list[str]:
+    return [f"users:{u}:item:{i}" for u in range(SET_USERS) for i in range(SET_ITEMS)]
+
+
+def _set_new(index: bool = True) -> Body:
     """Set a new structured key each time; the cache is full, so one is evicted."""
     from hydracache_sync import HydraCache
 
-    cache = HydraCache.local(max_bytes="2MB", default_ttl=300)
-    keys = [f"users:{u}:item:{i}" for u in range(SET_USERS) for i in range(SET_ITEMS)]
+    cache = HydraCache(_store(index, "2MB"), default_ttl=300)
+    keys = _new_keys()
     for key in keys[: len(keys) // 2]:
         cache.set(key, 1)
     position = [len(keys) // 2]
@@ -175,6 +201,24 @@ def _set_new() -> Body:
         start = position[0]
         for offset in range(OPS):
             cache.set(keys[(start + offset) % count], 1)
+        position[0] = (start + OPS) % count
+
+    return body
+
+
+def _put_new(index: bool = True) -> Body:
+    """LocalStore.put of a new key (one eviction): the index's share is visible."""
+    store = _store(index, "2MB")
+    keys = _new_keys()
+    for key in keys[: len(keys) // 2]:
+        store.put(key, 1, 8, 300.0)
+    position = [len(keys) // 2]
+    count = len(keys)
+
+    def body() -> None:
+        start = position[0]
+        for offset in range(OPS):
+            store.put(keys[(start + offset) % count], 1, 8, 300.0)
         position[0] = (start + OPS) % count
 
     return body
@@ -194,15 +238,22 @@ def _set_overwrite() -> Body:
 def _set_rows(harness: Harness) -> None:
     harness.group(
         "set",
-        baseline="cache.set new key (evicts one)",
+        baseline="cache.set new key, no index",
         title="cache.set of users:<u>:item:<i> keys (ns per set)",
     )
     harness.add(
         "set",
-        "cache.set new key (evicts one)",
+        "cache.set new key, no index",
+        setup=lambda: _set_new(index=False),
+        ops=OPS,
+        note="before: index bookkeeping off",
+    )
+    harness.add(
+        "set",
+        "cache.set new key",
         setup=_set_new,
         ops=OPS,
-        note="max_bytes=2MB, 100k-key cycle",
+        note="max_bytes=2MB: each set evicts one",
     )
     harness.add(
         "set",
@@ -211,6 +262,19 @@ def _set_rows(harness: Harness) -> None:
         ops=OPS,
         note="10k keys, value replaced",
     )
+    harness.group(
+        "put",
+        baseline="LocalStore.put new key, no index",
+        title="LocalStore.put of a new key, one eviction (ns per put)",
+    )
+    harness.add(
+        "put",
+        "LocalStore.put new key, no index",
+        setup=lambda: _put_new(index=False),
+        ops=OPS,
+        note="before: index bookkeeping off",
+    )
+    harness.add("put", "LocalStore.put new key", setup=_put_new, ops=OPS)
 
 
 # -- invalidate ------------------------------------------------------------------

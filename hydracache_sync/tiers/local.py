@@ -122,9 +122,9 @@ class LocalStore:
         self._bytes = 0
         self._tags: dict[str, set[str]] = {}
         # The pattern index (see the module docstring). Directory -> its keys,
-        # and directory -> its child directories; a single member is stored as
-        # the bare str (no set), which halves the index for one-key dirs. The
-        # root directory (keys without ':') is ``None``.
+        # and directory -> its child directories; a lone member is stored as
+        # the bare str (a set only from the second one on), which halves the
+        # index for one-key dirs. The root (keys without ':') is ``None``.
         self._dir_keys: dict[str | None, str | set[str]] = {}
         self._dir_children: dict[str | None, str | set[str]] = {}
         self._deadlines: list[tuple[float, int, LocalEntry]] = []
@@ -310,12 +310,18 @@ class LocalStore:
     # -- the pattern index (lock held) ---------------------------------------------
 
     def _index(self, key: str) -> None:
+        # Inlined (no helper calls): this runs on every set of a new key.
         cut = key.rfind(":")
         directory = key[:cut] if cut >= 0 else None
-        known = directory is None or directory in self._dir_keys
-        _add(self._dir_keys, directory, key)
-        if not known and directory not in self._dir_children:
-            self._link(directory)
+        members = self._dir_keys.get(directory)
+        if members is None:
+            self._dir_keys[directory] = key
+            if directory is not None and directory not in self._dir_children:
+                self._link(directory)
+        elif members.__class__ is str:
+            self._dir_keys[directory] = {members, key}
+        else:
+            members.add(key)  # type: ignore[union-attr]
 
     def _link(self, directory: str | None) -> None:
         """Record a new directory under its parents, up to a known one."""
@@ -333,23 +339,34 @@ class LocalStore:
             directory = parent
 
     def _unindex(self, key: str) -> None:
+        # Inlined like _index: runs for every removal (delete, expiry, eviction).
         cut = key.rfind(":")
         directory = key[:cut] if cut >= 0 else None
-        if _discard(self._dir_keys, directory, key):
+        members = self._dir_keys.get(directory)
+        if members is None:
+            return
+        if members.__class__ is str:
+            if members != key:
+                return
+        else:
+            members.discard(key)  # type: ignore[union-attr]
+            if members:
+                return
+        del self._dir_keys[directory]
+        if directory is not None and directory not in self._dir_children:
             self._unlink(directory)
 
-    def _unlink(self, directory: str | None) -> None:
-        """Forget directories left with no keys and no children, bottom up."""
-        while (
-            directory is not None
-            and directory not in self._dir_keys
-            and directory not in self._dir_children
-        ):
-            cut = directory.rfind(":")
-            parent = directory[:cut] if cut >= 0 else None
-            if not _discard(self._dir_children, parent, directory):
-                return
-            directory = parent
+    def _unlink(self, directory: str) -> None:
+        """Forget a directory left with no keys and no children, and empty parents."""
+        current: str | None = directory
+        while current is not None:
+            cut = current.rfind(":")
+            parent = current[:cut] if cut >= 0 else None
+            if not _discard(self._dir_children, parent, current):
+                return  # the parent still has other children
+            if parent in self._dir_keys:
+                return  # the parent still has keys
+            current = parent
 
     def _keys_with_prefix(self, prefix: str) -> list[str]:
         """Return every key starting with ``prefix`` (non-empty), via the index."""
@@ -434,15 +451,12 @@ def _discard(
     if isinstance(current, str):
         if current != member:
             return False
-        del mapping[name]
-        return True
-    current.discard(member)
-    if len(current) == 1:
-        mapping[name] = current.pop()
-    elif not current:
-        del mapping[name]
-        return True
-    return False
+    else:
+        current.discard(member)
+        if current:
+            return False
+    del mapping[name]
+    return True
 
 
 def _members(

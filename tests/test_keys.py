@@ -1,0 +1,475 @@
+"""Structured keys: segment rules, KeyPart, the key builder, wildcard invalidation."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hydracache_sync import (
+    ConfigError,
+    Cost,
+    Expires,
+    HydraCache,
+    InvalidKey,
+    KeyBuilder,
+    KeyPart,
+    Tier,
+)
+from hydracache_sync.testing import FakeClock, MemoryTier
+from hydracache_sync.tiers.local import LocalStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Color(enum.IntEnum):
+    RED = 7
+
+
+class Name(str):
+    """A str subclass: counts as its text."""
+
+
+@pytest.fixture(name="cache")
+def _cache() -> HydraCache:
+    return HydraCache.local()
+
+
+class TestKeyPart:
+    def test_hash_of_str_is_sha256_of_utf8(self) -> None:
+        """KeyPart.hash(str) is the SHA-256 hex digest of its UTF-8 bytes."""
+        text = "https://example.com/ü?q=1 2"
+        expected = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        assert expected == str(KeyPart.hash(text))
+        assert 64 == len(str(KeyPart.hash(text)))
+
+    def test_hash_of_bytes_and_int(self) -> None:
+        """Bytes hash as they are; an int as its decimal text."""
+        assert hashlib.sha256(b"\x00\xff").hexdigest() == str(KeyPart.hash(b"\x00\xff"))
+        assert hashlib.sha256(b"-42").hexdigest() == str(KeyPart.hash(-42))
+
+    def test_prefix(self) -> None:
+        """With a prefix the part is ``prefix_<hash>``."""
+        digest = hashlib.sha256(b"u").hexdigest()
+        assert f"url_{digest}" == str(KeyPart.hash("u", prefix="url"))
+
+    @pytest.mark.parametrize("prefix", ["a:b", "a b", "*", "", "x*"])
+    def test_bad_prefix(self, prefix: str) -> None:
+        """A prefix is validated like a segment."""
+        with pytest.raises(InvalidKey):
+            KeyPart.hash("v", prefix=prefix)
+
+    @pytest.mark.parametrize("value", [True, 1.5, None, ["a"], object()])
+    def test_bad_value_type(self, value: Any) -> None:
+        """Only str, bytes and int (not bool) are hashed."""
+        with pytest.raises(TypeError):
+            KeyPart.hash(value)
+
+    def test_value_semantics(self) -> None:
+        """Parts compare and hash by their text, and cannot be changed."""
+        assert KeyPart.hash("a") == KeyPart.hash("a")
+        assert KeyPart.hash("a") != KeyPart.hash("b")
+        assert 1 == len({KeyPart.hash("a"), KeyPart.hash("a")})
+        assert "KeyPart('x')" == repr(KeyPart.literal("x"))
+        part = KeyPart.hash("a")
+        with pytest.raises(AttributeError):
+            part._text = "other"  # type: ignore[misc]
+
+    def test_literal_is_validated(self) -> None:
+        """KeyPart.literal / KeyPart(text) accept only valid segments."""
+        assert "abc-1.2" == str(KeyPart("abc-1.2"))
+        for bad in ("a:b", "*", "", " "):
+            with pytest.raises(InvalidKey):
+                KeyPart.literal(bad)
+
+    def test_deterministic_across_processes(self) -> None:
+        """Another interpreter computes the same digest (no salted hash())."""
+        code = (
+            "from hydracache_sync import KeyPart;"
+            "print(KeyPart.hash('stable ü', prefix='p'))"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+            env={"PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "123"},
+        )
+        assert str(KeyPart.hash("stable ü", prefix="p")) == out.stdout.strip()
+
+
+class TestSegments:
+    def test_join(self, cache: HydraCache) -> None:
+        """str, int and KeyPart segments join with ':'; literals are not hashed."""
+        part = KeyPart.hash("x", prefix="h")
+        assert f"users:123:posts:-4:{part}" == (
+            cache.key("users", 123, "posts", -4, part).full_key
+        )
+
+    def test_int_and_str_subclasses(self, cache: HydraCache) -> None:
+        """An IntEnum counts as its number, a str subclass as its text."""
+        assert "c:7:n" == cache.key("c", Color.RED, Name("n")).full_key
+
+    @pytest.mark.parametrize(
+        ("segment", "words"),
+        [
+            ("a:b", "':'"),
+            ("a*b", "'*'"),
+            ("**", "'*'"),
+            ("a b", "whitespace"),
+            ("tab\t", "whitespace"),
+            ("nl\n", "whitespace"),
+            ("nbsp\u00a0", "whitespace"),
+            ("nul\x00", "control"),
+            ("del\x7f", "control"),
+            ("c1\x9b", "control"),
+            ("", "empty"),
+        ],
+    )
+    def test_bad_str_segment(self, cache: HydraCache, segment: str, words: str) -> None:
+        """A bad str segment raises InvalidKey naming it, pointing at KeyPart.hash."""
+        with pytest.raises(InvalidKey) as info:
+            cache.key("users", segment)
+        message = str(info.value)
+        assert repr(segment) in message
+        assert words in message
+        assert "KeyPart.hash" in message
+
+    @pytest.mark.parametrize("segment", [True, False, 1.0, 2.5, None, b"x", ("a",)])
+    def test_bad_segment_types(self, cache: HydraCache, segment: Any) -> None:
+        """bool, float, None, bytes and other types are rejected."""
+        with pytest.raises(InvalidKey, match=r"KeyPart\.hash"):
+            cache.key("users", segment)
+
+    def test_invalid_key_is_a_key_error(self, cache: HydraCache) -> None:
+        """InvalidKey is a KeyError, catchable as such."""
+        with pytest.raises(KeyError):
+            cache.key("a:b")
+
+    def test_no_segments(self, cache: HydraCache) -> None:
+        """A structured key needs at least one segment."""
+        with pytest.raises(InvalidKey):
+            cache.key()
+
+    def test_remembered_keys_still_reject_bool_and_float(
+        self, cache: HydraCache
+    ) -> None:
+        """True == 1 and 1.0 == 1, yet a remembered ("users", 1) never lets them in."""
+        view = cache.namespace("v")
+        for build in (cache.key, view.key):
+            assert build("users", 1).full_key.endswith("users:1")
+            assert build("users", 1, 2).full_key.endswith("users:1:2")
+            for bad in (("users", True), ("users", 1.0), ("users", 1, 2.0)):
+                with pytest.raises(InvalidKey):
+                    build(*bad)
+            assert build("users", 1) is build("users", 1) or True  # may be shared
+
+    def test_long_segments_are_fine(self, cache: HydraCache) -> None:
+        """Keys longer than the memo's limit are built every time, still valid."""
+        long = "x" * 500
+        assert f"a:{long}" == cache.key("a", long).full_key
+        assert f"a:{long}" == cache.key("a", long).full_key
+
+
+class TestWildcardSegment:
+    def test_lone_star_only_for_invalidate(self, cache: HydraCache) -> None:
+        """A lone "*" builds a pattern: get/set/delete/contains raise InvalidKey."""
+        builder = cache.key("users", 1, "*")
+        assert builder.is_pattern
+        assert "users:1:*" == builder.full_key
+        for operation in (
+            builder.get,
+            lambda: builder.get(lambda: 1),
+            lambda: builder.set(1),
+            builder.delete,
+            builder.contains,
+            lambda: builder.expires(5).get(lambda: 1),
+        ):
+            with pytest.raises(InvalidKey, match="only invalidate"):
+                operation()
+
+    def test_invalidate_removes_the_subtree(self, cache: HydraCache) -> None:
+        """key(..., "*").invalidate() removes keys below, at any depth, nothing else."""
+        for key in ("users:1", "users:1:a", "users:1:a:b", "users:10:a", "users:2:a"):
+            cache.set(key, key)
+        assert 2 == cache.key("users", 1, "*").invalidate()
+        assert ["users:1", "users:10:a", "users:2:a"] == sorted(
+            k
+            for k in ("users:1", "users:1:a", "users:1:a:b", "users:10:a", "users:2:a")
+            if k in cache
+        )
+
+    def test_star_in_the_middle(self, cache: HydraCache) -> None:
+        """A middle "*" matches any run of characters, ':' included."""
+        for key in ("u:1:posts", "u:2:x:posts", "u:3:likes"):
+            cache.set(key, 1)
+        assert 2 == cache.key("u", "*", "posts").invalidate()
+        assert ["u:3:likes"] == [
+            k for k in ("u:1:posts", "u:2:x:posts", "u:3:likes") if k in cache
+        ]
+
+    def test_invalidate_without_wildcard_deletes_one(self, cache: HydraCache) -> None:
+        """invalidate() on a plain key removes that key: 1, then 0."""
+        cache.set("a:b", 1)
+        assert 1 == cache.key("a", "b").invalidate()
+        assert 0 == cache.key("a", "b").invalidate()
+
+
+class TestKeyBuilder:
+    def test_get_without_loader_is_a_plain_get(self, cache: HydraCache) -> None:
+        """get() returns the value, None or the default on a miss."""
+        assert cache.key("k", 1).get() is None
+        assert "d" == cache.key("k", 1).get(default="d")
+        cache.set("k:1", "v")
+        assert "v" == cache.key("k", 1).get()
+
+    def test_get_with_loader_loads_once(self, cache: HydraCache) -> None:
+        """get(loader) runs the loader on a miss only, and stores the result."""
+        calls: list[int] = []
+
+        def loader() -> str:
+            calls.append(1)
+            return "loaded"
+
+        assert "loaded" == cache.key("users", 5).get(loader)
+        assert "loaded" == cache.key("users", 5).get(loader)
+        assert [1] == calls
+        assert "loaded" == cache.get("users:5")
+
+    def test_set_delete_contains(self, cache: HydraCache) -> None:
+        """set/contains/delete act on the full key."""
+        builder = cache.key("a", 1)
+        builder.set({"x": 1})
+        assert builder.contains()
+        assert {"x": 1} == cache.get("a:1")
+        assert builder.delete()
+        assert not builder.contains()
+        assert not builder.remove()
+
+    def test_immutable(self, cache: HydraCache) -> None:
+        """Option methods return new builders and leave the original alone."""
+        plain = cache.key("a")
+        configured = (
+            plain.expires(Expires.after(seconds=5)).tags("t").cost_hint(Cost.CHEAP)
+        )
+        assert plain is not configured
+        assert plain.options.ttl is None
+        assert frozenset() == plain.options.tag_names
+        assert Expires.after(seconds=5) == configured.options.ttl
+        assert frozenset({"t"}) == configured.options.tag_names
+        assert Cost.CHEAP == configured.options.cost
+        assert not hasattr(plain, "__dict__")
+        assert not hasattr(configured, "__dict__")
+        assert isinstance(configured, KeyBuilder)
+        assert "a" == str(plain)
+        assert "'a'" in repr(configured)
+
+    def test_expires(self) -> None:
+        """expires(Expires.after(...)) sets the TTL; NEVER and DEFAULT work too."""
+        clock = FakeClock()
+        cache = HydraCache.local(timer=clock, default_ttl=100)
+        cache.key("short").expires(Expires.after(seconds=5)).set(1)
+        cache.key("never").expires(Expires.NEVER).set(1)
+        cache.key("default").expires(Expires.DEFAULT).set(1)
+        cache.key("td").expires(timedelta(seconds=7)).set(1)
+        clock.advance(6)
+        assert [False, True, True, True] == [
+            k in cache for k in ("short", "never", "default", "td")
+        ]
+        clock.advance(100)
+        assert [False, True, False, False] == [
+            k in cache for k in ("short", "never", "default", "td")
+        ]
+
+    def test_negative_ttl(self) -> None:
+        """A None result is cached for negative_ttl, then reloaded."""
+        clock = FakeClock()
+        cache = HydraCache.local(timer=clock)
+        calls: list[int] = []
+
+        def loader() -> None:
+            calls.append(1)
+
+        key = cache.key("missing", 1).negative_ttl(10)
+        assert key.get(loader) is None
+        assert key.get(loader) is None
+        clock.advance(11)
+        assert key.get(loader) is None
+        assert [1, 1] == calls
+
+    def test_tags(self, cache: HydraCache) -> None:
+        """tags() accepts names and iterables; invalidate_tag reaches the entry."""
+        cache.key("a").tags("t1", ["t2"]).set(1)
+        cache.key("b").tags("t2").get(lambda: 2)
+        assert 2 == cache.invalidate_tag("t2")
+        assert "a" not in cache
+
+    def test_cost_hint_and_compressed_choose_the_tier(self) -> None:
+        """cost_hint(CHEAP) keeps an entry local; the default goes to shared."""
+        shared = MemoryTier()
+        cache = HydraCache(shared=shared)
+        cache.key("cheap").cost_hint(Cost.CHEAP).set("x")
+        cache.key("moderate").compressed().set("y" * 5000)
+        assert Tier.LOCAL == cache.base_tier(Cost.CHEAP)
+        assert shared.get("cheap") is None
+        assert shared.get("moderate") is not None
+        assert "y" * 5000 == HydraCache(shared=shared).get("moderate")
+
+    def test_bad_options(self, cache: HydraCache) -> None:
+        """Invalid options fail when given, with ConfigError."""
+        with pytest.raises(ConfigError):
+            cache.key("a").expires(-1)
+        with pytest.raises(ConfigError):
+            cache.key("a").cost_hint("cheap")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError):
+            cache.key("a").negative_ttl("soon")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError):
+            cache.key("a").tags("")
+
+
+# -- wildcard invalidation in the local tier ------------------------------------------
+
+ALPHABET = "ab:*[]?%_\\ "
+KEY_CHARS = "ab:[]?%_\\"  # no "*" in stored keys: it would be a pattern itself
+
+
+def _reference_match(pattern: str, key: str) -> bool:
+    """Independent matcher: '*' is any run of characters, the rest is literal."""
+    memo: dict[tuple[int, int], bool] = {}
+
+    def match(p: int, k: int) -> bool:
+        if (p, k) not in memo:
+            if p == len(pattern):
+                result = k == len(key)
+            elif pattern[p] == "*":
+                result = match(p + 1, k) or (k < len(key) and match(p, k + 1))
+            else:
+                result = k < len(key) and key[k] == pattern[p] and match(p + 1, k + 1)
+            memo[(p, k)] = result
+        return memo[(p, k)]
+
+    return match(0, 0)
+
+
+keys_strategy = st.sets(st.text(KEY_CHARS, min_size=1, max_size=8), max_size=25)
+
+
+class TestLocalWildcards:
+    @settings(max_examples=300, deadline=None)
+    @given(keys=keys_strategy, prefix=st.text(KEY_CHARS, min_size=1, max_size=4))
+    def test_prefix_invalidation_removes_exactly_the_subtree(
+        self, keys: set[str], prefix: str
+    ) -> None:
+        """invalidate(prefix + ":*") removes the keys under prefix:, nothing else."""
+        cache = HydraCache.local()
+        for key in keys:
+            cache.set(key, key)
+        expected = {k for k in keys if k.startswith(prefix + ":")}
+        assert len(expected) == cache.invalidate(prefix + ":*")
+        assert keys - expected == set(cache.local_store.entries)
+
+    @settings(max_examples=300, deadline=None)
+    @given(keys=keys_strategy, pattern=st.text(ALPHABET, min_size=1, max_size=6))
+    def test_any_pattern_matches_like_the_reference(
+        self, keys: set[str], pattern: str
+    ) -> None:
+        """Only '*' is special: [ ] ? % _ \\ and spaces match themselves."""
+        store = LocalStore()
+        for key in keys:
+            store.put(key, 1, 1, None)
+        expected = {k for k in keys if _reference_match(pattern, k)}
+        assert len(expected) == store.invalidate_pattern(pattern)
+        assert keys - expected == set(store.entries)
+        for key in list(store.entries):
+            store.delete(key)
+        assert ({}, {}) == (store._dir_keys, store._dir_children)
+
+    @pytest.mark.parametrize("key", ["a[b]", "a?", "a%", "a_b", "a\\b", "[ab]"])
+    def test_metacharacters_are_literal(self, cache: HydraCache, key: str) -> None:
+        """A key holding a glob/LIKE metacharacter is never a pattern."""
+        decoys = ["ab", "a", "aXb", "a:b", "a", "b", "axb"]
+        for name in [key, *decoys]:
+            cache.set(name, 1)
+        assert 1 == cache.invalidate(key)
+        assert key not in cache
+        assert all(name in cache for name in decoys)
+
+    def test_index_follows_eviction_and_clear(self) -> None:
+        """Evicted and cleared keys leave the index; the index finds the rest."""
+        store = LocalStore(max_bytes=2000)
+        for n in range(400):
+            store.put(f"u:{n % 7}:i:{n}", n, 10, None)
+        live = set(store.entries)
+        assert len(live) < 400
+        assert {k for k in live if k.startswith("u:3:")} == set(
+            store._keys_with_prefix("u:3:")
+        )
+        assert 0 < store.invalidate_pattern("u:3:*")
+        store.clear()
+        assert ({}, {}) == (store._dir_keys, store._dir_children)
+
+    def test_overwrite_and_oversize_keep_the_index(self) -> None:
+        """Overwriting keeps a key indexed once; an oversize overwrite unindexes it."""
+        store = LocalStore(max_bytes=1000, max_entry_size=100)
+        store.put("a:b", 1, 1, None)
+        store.put("a:b", 2, 1, None)
+        assert ["a:b"] == store._keys_with_prefix("a:")
+        assert not store.put("a:b", 3, 500, None)
+        assert [] == store._keys_with_prefix("a:")
+        assert ({}, {}) == (store._dir_keys, store._dir_children)
+
+    def test_prefix_lookup_visits_only_matching_directories(self) -> None:
+        """Partial segments use the directory's children, not every key."""
+        store = LocalStore()
+        for user in ("4", "42", "43", "5", "x"):
+            for item in range(3):
+                store.put(f"users:{user}:{item}", 1, 1, None)
+        store.put("users:4", 1, 1, None)
+        store.put("users:45", 1, 1, None)
+        expected = {k for k in store.entries if k.startswith("users:4")}
+        assert expected == set(store._keys_with_prefix("users:4"))
+        assert 11 == len(expected)
+
+
+# -- the same property through a HydraCache with a Redis tier -------------------------
+
+
+class TestRedisWildcards:
+    @pytest.mark.redis
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
+    @given(keys=keys_strategy, prefix=st.text(KEY_CHARS, min_size=1, max_size=3))
+    def test_prefix_invalidation_on_redis(
+        self, redis_url: str, redis_prefix: str, keys: set[str], prefix: str
+    ) -> None:
+        """With a Redis tier: exactly the keys under prefix: go, from both tiers."""
+        from hydracache_sync.tiers.redis import RedisStore
+
+        store = RedisStore.from_url(
+            redis_url, prefix=f"{redis_prefix}{uuid.uuid4().hex[:8]}:"
+        )
+        try:
+            cache = HydraCache(shared=store)
+            for key in keys:
+                cache.set(key, key)
+            expected = {k for k in keys if k.startswith(prefix + ":")}
+            assert len(expected) == cache.invalidate(prefix + ":*")
+            fresh = HydraCache(shared=store)  # reads the Redis tier only
+            assert keys - expected == {k for k in keys if fresh.get(k) is not None}
+            assert keys - expected == set(cache.local_store.entries)
+        finally:
+            store.clear()
+            store.close()

@@ -642,11 +642,11 @@ class HydraCache:
             InvalidKey: ``key`` is not a usable key.
         """
         check_key(key)
-        self._write(
-            key,
-            value,
-            self._make_opts(options, ttl, tags, cost, negative_ttl, compress),
-        )
+        opts = self._make_opts(options, ttl, tags, cost, negative_ttl, compress)
+        self._write(key, value, opts)
+        if self._base[(opts.cost, opts.never)] > 0:
+            # Other processes may hold a local copy of the old value.
+            self._publish(DELETE, key)
 
     put = set
 
@@ -694,6 +694,9 @@ class HydraCache:
                     self._store.put(key, value, size, local_ttl, opts.tags)
                 else:
                     self._store.delete(key)
+        if base > 0:
+            for key, *_ in prepared:
+                self._publish(DELETE, key)
 
     def _entry_ttl(self, value: Any, opts: _Opts) -> float | None:
         if value is None and opts.negative_ttl is not None:
@@ -937,17 +940,22 @@ class HydraCache:
                 func, args = store.clear, ()
             count = remote.guard.invalidate(func, *args, clear=store.clear)
             removed = max(removed, count)
-        if self._broadcast is not None:
-            remote, broadcaster = self._broadcast
-            message = encode(op, self._origin, arg)
-
-            def publish() -> int:
-                broadcaster.publish(message)
-                return 0
-
-            remote.guard.invalidate(publish, clear=remote.store.clear)
+        self._publish(op, arg)
         self._counters.add(S.INVALIDATIONS)
         return removed
+
+    def _publish(self, op: str, arg: str) -> None:
+        """Tell the other processes (queued for replay while the tier is down)."""
+        if self._broadcast is None:
+            return
+        remote, broadcaster = self._broadcast
+        message = encode(op, self._origin, arg)
+
+        def publish() -> int:
+            broadcaster.publish(message)
+            return 0
+
+        remote.guard.invalidate(publish, clear=remote.store.clear)
 
     def delete(self, key: str) -> bool:
         """Remove ``key`` from every tier; tell whether it was present."""
@@ -1117,6 +1125,11 @@ class HydraCache:
         from ._views import CacheView
 
         return CacheView(self, "").typed(cls, namespace)
+
+    @property
+    def listening(self) -> bool:
+        """Whether invalidations from other processes reach this cache right now."""
+        return self._listener is not None and self._coherent
 
     @property
     def codec(self) -> Codec:

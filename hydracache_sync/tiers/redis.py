@@ -667,6 +667,16 @@ class RedisStore(BaseTier):
             pubsub = cast("Any", self._client).pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.subscribe(self._channel)
+                # redis-py reconnects and resubscribes a PubSub silently when
+                # its connection may retry; messages sent meanwhile would be
+                # lost unnoticed. With no retries a drop surfaces as an error,
+                # and the cache's listener drops its local copies.
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+
+                connection = getattr(pubsub, "connection", None)
+                if connection is not None:
+                    connection.retry = Retry(NoBackoff(), 0)
             except BaseException:
                 pubsub.close()
                 raise

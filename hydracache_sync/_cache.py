@@ -21,7 +21,14 @@ from . import _stats as S
 from ._codec import CborCodec, Codec
 from ._coherence import CLEAR, DELETE, PATTERN, TAG, Listener, decode, encode
 from ._compress import decompress, maybe_compress
-from ._envelope import F_GZIP, F_NEGATIVE, CorruptEnvelope, pack, unpack
+from ._envelope import (
+    F_GZIP,
+    F_NEGATIVE,
+    F_TRUSTED,
+    CorruptEnvelope,
+    pack,
+    unpack,
+)
 from ._options import TTL, CacheOptions, Expires, resolve_ttl
 from ._placement import Cost, Tier, TierPlan, TierTTLs, resolve_base, validate_plan
 from ._resilience import TierGuard
@@ -858,6 +865,17 @@ class HydraCache:
             if expires_at is not None and expires_at <= time.time():
                 return None
             if flags & F_NEGATIVE:
+                if flags & F_TRUSTED:
+                    # Rebuilt by a trusted tier (Postgres' is_none rows): frame
+                    # it properly before it is promoted into untrusted tiers.
+                    data = pack(
+                        key,
+                        b"",
+                        flags=F_NEGATIVE,
+                        expires_at=expires_at,
+                        tags=tags,
+                        secret=self._secret,
+                    )
                 return _Found(None, expires_at, tags, 0, data, position)
             if flags & F_GZIP:
                 body = decompress(body)

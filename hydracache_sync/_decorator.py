@@ -8,9 +8,10 @@ same in every process and Python version (``hash()`` is salted; ``repr()``
 may hold addresses): two processes sharing a Redis tier share entries.
 
 The hit path does not bind, encode or hash: the key computed for a hashable
-argument tuple is remembered in a small bounded map (``_KeyMemo``), then the
-cache's lock-free ``get`` is called directly; only a miss goes through
-``get_or_load`` (single-flight: one loader run per key across threads).
+argument tuple is remembered in a small bounded map, then the local tier's
+entry is looked at and, when fresh, served by the cache's lock-free ``get``;
+anything else goes through ``get_or_load`` only (single-flight: one loader run
+per key across threads; remote tiers read once; a miss counted once).
 
 Only plain values (numbers, strings, bytes, None, enums, classes, dates, UUIDs
 and tuples/frozensets of them) are kept in that map, so the decorator never
@@ -54,6 +55,7 @@ import hashlib
 import inspect
 import math
 import threading
+import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping
@@ -71,6 +73,7 @@ from .errors import ConfigError, InvalidKey
 
 if TYPE_CHECKING:
     from ._views import Checker
+    from .tiers.local import LocalEntry
 
 __all__ = [
     "BoundCachedFunction",
@@ -309,6 +312,10 @@ _KW = object()  # separates positional arguments from keyword items in a memo ke
 _MEMO_SIZE = 4096
 
 
+def _nothing(key: str) -> None:
+    """The local lookup before the wrapper is bound to a cache: nothing there."""
+
+
 class _Uncached(Exception):
     """Carries a result ``unless=`` refused, out of ``get_or_load`` (not stored)."""
 
@@ -388,6 +395,8 @@ class CachedFunction(Generic[P, R]):
         self._prefix = ""
         self._check: Checker | None = None
         self._get: Callable[[str, Any], Any] = self._first_get
+        self._peek: Callable[[str], LocalEntry | None] = _nothing
+        self._now: Callable[[], float] = time.monotonic
         if target is None:
             _followers.add(self)
 
@@ -410,6 +419,8 @@ class CachedFunction(Generic[P, R]):
             self._check = check
             self._cache = cache
             self._get = cache.get
+            self._peek = cache.local_store.entries.get
+            self._now = cache.local_store.timer
         return cache
 
     def _unbind(self) -> None:
@@ -417,6 +428,7 @@ class CachedFunction(Generic[P, R]):
             self._cache = None
             self._view = None
             self._get = self._first_get
+            self._peek = _nothing
             self._memo.clear()
 
     def _first_get(self, key: str, default: Any) -> Any:
@@ -567,9 +579,14 @@ class CachedFunction(Generic[P, R]):
                 key = self._key(args, kwargs)
         else:
             key = self._key(args, kwargs)
-        value = self._get(key, MISSING)
-        if value is not MISSING:
-            return value  # type: ignore[no-any-return]
+        # A fresh local entry is served by the cache's get (which counts the
+        # hit); anything else goes to get_or_load alone, so a miss is counted
+        # once and the remote tiers are read once.
+        entry = self._peek(key)
+        if entry is not None and entry.expires_at > self._now():
+            value = self._get(key, MISSING)
+            if value is not MISSING:
+                return value  # type: ignore[no-any-return]
         return self._load(key, args, kwargs)
 
     def _load(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:

@@ -56,6 +56,7 @@ T = TypeVar("T")
 log = logging.getLogger("hydracache_sync")
 _LOCAL_HITS = S.LOCAL_HITS
 _MAX_KEY_LENGTH = 2048
+_INF = float("inf")
 
 
 class _Remote(NamedTuple):
@@ -77,6 +78,7 @@ class _Opts:
     grace: float  # stale-while-revalidate seconds (0: off)
     early: float | None  # early-refresh beta (None: off)
     dlock: bool  # distributed single-flight through the shared tier's lock
+    base: int  # position of the base tier (0: local), decided once here
 
     @property
     def refreshing(self) -> bool:
@@ -189,7 +191,7 @@ class HydraCache:
         # The hit path reads these three bound attributes and nothing else.
         self._entries_get = self._store.entries.get
         self._now = self._store.timer
-        self._slot = self._counters.slot
+        self._hit = self._counters.hit
 
         self._default_ttl = resolve_ttl(default_ttl, None)
         self._codec: Codec = codec if codec is not None else CborCodec()
@@ -210,6 +212,7 @@ class HydraCache:
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
         self._default_opts: _Opts | None = None
+        self._ttl_opts: dict[float, _Opts] = {}
         strict = on_tier_error == "raise"
         cooldown = parse_seconds(breaker_cooldown, name="breaker_cooldown")
 
@@ -310,9 +313,11 @@ class HydraCache:
             entry = self._entries_get(key)
         except TypeError:
             entry = None
-        if entry is not None and entry.expires_at > self._now():
+        if entry is not None and (
+            entry.expires_at == _INF or entry.expires_at > self._now()
+        ):
             entry.visited = True
-            self._slot.counts[_LOCAL_HITS] += 1
+            self._hit()
             return entry.value
         return self._get_slow(key, default)
 
@@ -450,9 +455,11 @@ class HydraCache:
                 entry = self._entries_get(key)
             except TypeError:
                 entry = None
-            if entry is not None and entry.expires_at > self._now():
+            if entry is not None and (
+                entry.expires_at == _INF or entry.expires_at > self._now()
+            ):
                 entry.visited = True
-                self._slot.counts[_LOCAL_HITS] += 1
+                self._hit()
                 return entry.value
             opts = self._make_opts(
                 options,
@@ -512,7 +519,7 @@ class HydraCache:
                 token = remote.guard.call(
                     versioned.generations, key, opts.tags, default=None
                 )
-            if opts.dlock and self._base[(opts.cost, opts.never)] > 0:
+            if opts.dlock and opts.base > 0:
                 return self._lead_locked(key, loader, opts, flight, token)
         return self._run_loader(key, loader, opts, flight, token)
 
@@ -651,7 +658,7 @@ class HydraCache:
         check_key(key)
         opts = self._make_opts(options, ttl, tags, cost, negative_ttl, compress)
         self._write(key, value, opts)
-        if self._base[(opts.cost, opts.never)] > 0:
+        if opts.base > 0:
             # Other processes may hold a local copy of the old value.
             self._publish(DELETE, key)
 
@@ -673,7 +680,7 @@ class HydraCache:
         prepared = [
             (check_key(k), v, *self._encode(k, v, opts)) for k, v in mapping.items()
         ]
-        base = self._base[(opts.cost, opts.never)]
+        base = opts.base
         for position in range(base, 0, -1):
             remote = self._remotes[position - 1]
             items = []
@@ -748,7 +755,7 @@ class HydraCache:
             if flight is None:
                 self.delete(key)
             return
-        base = self._base[(opts.cost, opts.never)]
+        base = opts.base
         if flight is not None and flight.stale:
             self._counters.add(S.STALE_DISCARDS)
             return
@@ -1073,6 +1080,50 @@ class HydraCache:
             and self._default_opts is not None
         ):
             return self._default_opts
+        if (
+            options is None
+            and tags is UNSET
+            and cost is UNSET
+            and negative_ttl is UNSET
+            and compress is UNSET
+            and stale_while_revalidate is UNSET
+            and early_refresh is UNSET
+            and lock is UNSET
+            and type(ttl) in (int, float)
+        ):
+            # ``set(k, v, ttl=60)`` is the common per-call option; building
+            # options costs more than the rest of a local set, so reuse them.
+            opts = self._ttl_opts.get(ttl)  # type: ignore[arg-type]
+            if opts is None:
+                opts = self._build_opts(None, ttl, UNSET, UNSET, UNSET, UNSET)
+                if len(self._ttl_opts) >= 64:
+                    self._ttl_opts.clear()
+                self._ttl_opts[ttl] = opts  # type: ignore[index]
+            return opts
+        return self._build_opts(
+            options,
+            ttl,
+            tags,
+            cost,
+            negative_ttl,
+            compress,
+            stale_while_revalidate,
+            early_refresh,
+            lock,
+        )
+
+    def _build_opts(
+        self,
+        options: CacheOptions | None,
+        ttl: TTL | Unset,
+        tags: Iterable[str] | Unset,
+        cost: Cost | Unset,
+        negative_ttl: float | Unset | None,
+        compress: bool | Unset,
+        stale_while_revalidate: float | timedelta | Unset | None = UNSET,
+        early_refresh: float | Unset | None = UNSET,
+        lock: str | Unset | None = UNSET,
+    ) -> _Opts:
         base = options if options is not None else CacheOptions()
         if not isinstance(base, CacheOptions):
             raise ConfigError(f"options must be a CacheOptions, not {base!r}")
@@ -1099,11 +1150,12 @@ class HydraCache:
             isinstance(early, bool) or not isinstance(early, (int, float)) or early <= 0
         ):
             raise ConfigError(f"early_refresh is a positive beta, not {early!r}")
+        cost_value = base.cost or Cost.MODERATE
         return _Opts(
             ttl=resolve_ttl(ttl_arg, self._default_ttl),
             never=ttl_arg is Expires.NEVER,
             tags=base.tag_names,
-            cost=base.cost or Cost.MODERATE,
+            cost=cost_value,
             negative_ttl=None
             if neg is None
             else parse_seconds(neg, name="negative_ttl"),
@@ -1111,6 +1163,7 @@ class HydraCache:
             grace=parse_seconds(swr, name="stale_while_revalidate"),
             early=None if early is None else float(early),
             dlock=self._lock_choice(lock),
+            base=self._base[(cost_value, ttl_arg is Expires.NEVER)],
         )
 
     def _lock_choice(self, lock: str | Unset | None) -> bool:

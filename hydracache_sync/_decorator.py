@@ -619,7 +619,9 @@ class CachedFunction(Generic[P, R]):
     def __get__(self, obj: None, owner: type | None = None) -> CachedFunction[P, R]: ...
 
     @overload
-    def __get__(self, obj: object, owner: type | None = None) -> Any: ...
+    def __get__(
+        self, obj: object, owner: type | None = None
+    ) -> BoundCachedFunction[R]: ...
 
     def __get__(self, obj: object, owner: type | None = None) -> Any:
         kind = self._kind

@@ -87,7 +87,7 @@ _TEXTS: dict[tuple[object, ...], tuple[str, int]] = {}
 _MEMO_CAP = 2048  # per map; a full map is cleared (cheap, and rare)
 _MEMO_TEXT = 200  # longer keys are built each time rather than remembered
 _EXACT = frozenset({str, int, KeyPart})
-_NO_INT = -1
+_NO_INT = -1  # the hit path in CacheView.key spells these as literals
 _SEVERAL = -2
 
 
@@ -462,14 +462,14 @@ class CacheView:
                 ``KeyPart``).
         """
         # The hit path: one dict lookup and the int re-check (see _TEXTS).
+        # Literals, not the _NO_INT/_SEVERAL names: a global load per test costs.
         hit = self._memo.get(segments)
         if hit is not None:
             builder, pos = hit
-            if (
-                pos == _NO_INT
-                or (pos >= 0 and type(segments[pos]) is int)
-                or (pos == _SEVERAL and _EXACT.issuperset(map(type, segments)))
-            ):
+            if pos >= 0:  # one int segment, the usual case ("users", 42)
+                if type(segments[pos]) is int:
+                    return builder
+            elif pos == -1 or _EXACT.issuperset(map(type, segments)):
                 return builder
         return _build(self._cache, self._prefix, segments, self._memo)
 

@@ -33,7 +33,7 @@ from ._options import TTL, CacheOptions, Expires, resolve_ttl
 from ._placement import Cost, Tier, TierPlan, TierTTLs, resolve_base, validate_plan
 from ._resilience import TierGuard
 from ._singleflight import Flight, SingleFlight
-from ._stats import CacheStats, Counters
+from ._stats import CacheStats, Counters, Timings
 from ._types import UNSET, Unset
 from ._units import parse_seconds
 from .errors import CodecError, ConfigError, InvalidKey
@@ -187,6 +187,7 @@ class HydraCache:
         self._store = local if local is not None else LocalStore()
         self._lock = threading.RLock()
         self._counters = Counters()
+        self._timings = Timings()
         self._store.bind(self._lock, _Listener(self._counters))
         # The hit path reads these three bound attributes and nothing else.
         self._entries_get = self._store.entries.get
@@ -229,6 +230,7 @@ class HydraCache:
                 f"{role.value}:{store.name}",
                 strict=strict,
                 counters=self._counters,
+                timings=self._timings,
                 cooldown=cooldown,
                 warn_interval=warn_interval,
             )
@@ -1224,7 +1226,7 @@ class HydraCache:
 
     def stats(self) -> CacheStats:
         """Return an immutable snapshot of the counters."""
-        return self._counters.snapshot()
+        return self._counters.snapshot(self._timings.snapshot())
 
     def __len__(self) -> int:
         return len(self._store)

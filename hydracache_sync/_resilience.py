@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ._stats import TIER_ERRORS, Counters
+from ._stats import TIER_ERRORS, Counters, Timings
 from .errors import TierError
 
 __all__ = ["TierGuard"]
@@ -38,6 +38,7 @@ class TierGuard:
         *,
         strict: bool,
         counters: Counters,
+        timings: Timings | None = None,
         cooldown: float = 2.0,
         warn_interval: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
@@ -45,6 +46,7 @@ class TierGuard:
         self.name = name
         self.strict = strict
         self._counters = counters
+        self._timings = timings
         self._cooldown = cooldown
         self._warn_interval = warn_interval
         self._clock = clock
@@ -69,13 +71,21 @@ class TierGuard:
             if self._open_until:
                 # Half-open: this caller probes; others keep skipping meanwhile.
                 self._open_until = now + self._cooldown
+        timings = self._timings
+        started = time.perf_counter()
         try:
             if self._pending or self._overflowed:
                 self._replay()
             result = func(*args)
         except TierError as exc:
+            if timings is not None:
+                elapsed = time.perf_counter() - started
+                timings.record(self.name, _op(func), elapsed, True)
             self._failed(exc)
             return default
+        if timings is not None:
+            elapsed = time.perf_counter() - started
+            timings.record(self.name, _op(func), elapsed, False)
         if self._open_until:
             self._open_until = 0.0
             log.warning("hydracache_sync: tier %r is back", self.name)
@@ -126,3 +136,7 @@ class TierGuard:
                 exc,
                 self._cooldown,
             )
+
+
+def _op(func: Callable[..., Any]) -> str:
+    return str(getattr(func, "__name__", "call"))

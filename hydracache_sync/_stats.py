@@ -12,9 +12,9 @@ import itertools
 import threading
 import weakref
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["FIELDS", "CacheStats", "Counters"]
+__all__ = ["FIELDS", "CacheStats", "Counters", "TierLatency", "Timings"]
 
 FIELDS = (
     "misses",
@@ -66,6 +66,20 @@ FIELDS = (
 ) = range(len(FIELDS))
 
 
+class TierLatency(NamedTuple):
+    """Calls of one operation on one remote tier: how many, how long, how many failed.
+
+    ``tier`` is the tier's role and name (``"shared:redis"``); ``op`` the store
+    method (``get``, ``set``, ``get_many``, ``invalidate_tag``, ...).
+    """
+
+    tier: str
+    op: str
+    calls: int
+    seconds: float
+    errors: int
+
+
 @dataclass(frozen=True, slots=True)
 class CacheStats:
     """An immutable snapshot of a cache's counters.
@@ -81,6 +95,8 @@ class CacheStats:
     processes), ``resyncs`` (local tier dropped after the listener reconnected),
     ``lock_waits`` (a value loaded by another process's lock holder was used),
     ``lock_timeouts`` (gave up waiting for a lock holder and loaded).
+    ``tier_latency`` lists, per remote tier and operation, the calls made,
+    their total seconds and how many failed.
     """
 
     hits: int
@@ -107,6 +123,8 @@ class CacheStats:
     lock_waits: int
     lock_timeouts: int
     hit_ratio: float
+    #: Per remote tier and operation: count, total seconds, errors.
+    tier_latency: tuple[TierLatency, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """Return the snapshot as a plain dict."""
@@ -173,12 +191,82 @@ class Counters:
             self._hit_reads += 1
         return totals
 
-    def snapshot(self) -> CacheStats:
+    def snapshot(self, latency: tuple[TierLatency, ...] = ()) -> CacheStats:
         """Return a frozen ``CacheStats``."""
         totals = self.totals()
         values = dict(zip(FIELDS, totals, strict=True))
         hits = totals[LOCAL_HITS] + totals[SHARED_HITS] + totals[DURABLE_HITS]
         lookups = hits + totals[MISSES]
         return CacheStats(
-            hits=hits, hit_ratio=hits / lookups if lookups else 0.0, **values
+            hits=hits,
+            hit_ratio=hits / lookups if lookups else 0.0,
+            tier_latency=latency,
+            **values,
         )
+
+
+class _TimingSlot(threading.local):
+    table: dict[tuple[str, str], list[float]]
+
+    def __init__(self, owner: Timings) -> None:
+        table: dict[tuple[str, str], list[float]] = {}
+        reaper = _Reaper()
+        owner._register(table)
+        weakref.finalize(reaper, owner._retire, table)
+        self.table = table
+        self.reaper = reaper
+
+
+class Timings:
+    """Per-thread call counts and durations per (tier, op), exact without a lock.
+
+    Like ``Counters``: each thread writes its own table; ``snapshot()`` sums
+    them under a lock, and a finished thread's table is folded into a total.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[int, dict[tuple[str, str], list[float]]] = {}
+        self._retired: dict[tuple[str, str], list[float]] = {}
+        self._slot = _TimingSlot(self)
+
+    def _register(self, table: dict[tuple[str, str], list[float]]) -> None:
+        with self._lock:
+            self._live[id(table)] = table
+
+    def _retire(self, table: dict[tuple[str, str], list[float]]) -> None:
+        with self._lock:
+            if self._live.pop(id(table), None) is not None:
+                _merge(self._retired, table)
+
+    def record(self, tier: str, op: str, seconds: float, failed: bool) -> None:
+        """Add one call of ``op`` on ``tier`` from the calling thread."""
+        table = self._slot.table
+        row = table.get((tier, op))
+        if row is None:
+            row = table[(tier, op)] = [0, 0.0, 0]
+        row[0] += 1
+        row[1] += seconds
+        row[2] += failed
+
+    def snapshot(self) -> tuple[TierLatency, ...]:
+        """Return the summed rows, sorted by tier and operation."""
+        with self._lock:
+            total: dict[tuple[str, str], list[float]] = {}
+            _merge(total, self._retired)
+            for table in self._live.values():
+                _merge(total, dict(table))
+        return tuple(
+            TierLatency(tier, op, int(calls), seconds, int(errors))
+            for (tier, op), (calls, seconds, errors) in sorted(total.items())
+        )
+
+
+def _merge(
+    into: dict[tuple[str, str], list[float]],
+    table: dict[tuple[str, str], list[float]],
+) -> None:
+    for name, row in table.items():
+        target = into.setdefault(name, [0, 0.0, 0])
+        for index, value in enumerate(row):
+            target[index] += value

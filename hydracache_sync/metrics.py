@@ -174,7 +174,7 @@ class HydraCacheCollector(_CollectorBase):
             for cache, values in self._caches
         ]
         for field in dataclasses.fields(CacheStats):
-            if field.name == "hit_ratio":
+            if field.name in ("hit_ratio", "tier_latency"):
                 continue
             counter = core.CounterMetricFamily(
                 f"{self._name}_{field.name}",
@@ -193,6 +193,27 @@ class HydraCacheCollector(_CollectorBase):
                 if stats is not None:
                     gauge.add_metric(values, _gauge(gauge_name, cache, stats))
             yield gauge
+
+        tier_names = [*names, "tier", "op"]
+        seconds = core.SummaryMetricFamily(
+            f"{self._name}_tier_seconds",
+            "Time spent in calls to a remote tier, by tier and operation.",
+            labels=tier_names,
+        )
+        failures = core.CounterMetricFamily(
+            f"{self._name}_tier_call_errors",
+            "Calls to a remote tier that failed, by tier and operation.",
+            labels=tier_names,
+        )
+        for _, values, stats in rows:
+            if stats is None:
+                continue
+            for row in stats.tier_latency:
+                labels = [*values, row.tier, row.op]
+                seconds.add_metric(labels, row.calls, row.seconds)
+                failures.add_metric(labels, row.errors)
+        yield seconds
+        yield failures
 
     def describe(self) -> Iterator[Metric]:
         """Yield the metric families without samples (used at registration)."""

@@ -85,9 +85,32 @@ class TestCollector:
         for field in dataclasses.fields(CacheStats):
             if field.name == "hit_ratio":
                 assert "# TYPE hydracache_hit_ratio gauge" in text
+            elif field.name == "tier_latency":
+                assert "# TYPE hydracache_tier_seconds summary" in text
             else:
                 assert f"# TYPE hydracache_{field.name}_total counter" in text
                 assert f"\nhydracache_{field.name}_total 0.0\n" in text
+
+    def test_tier_latency(self, registry: CollectorRegistry) -> None:
+        """Calls to a remote tier appear as a summary and an error counter."""
+        from hydracache_sync.testing import MemoryTier
+
+        tier = MemoryTier()
+        cache = HydraCache(shared=tier, breaker_cooldown=0)
+        register(cache, registry)
+        cache.set("a", 1)
+        cache.local_store.clear()
+        cache.get("a")
+        cache.get("b")
+        tier.down = True
+        cache.get("c")
+        samples = scrape(registry)
+        get = '{op="get",tier="shared:memory"}'
+        assert 3.0 == samples[f"hydracache_tier_seconds_count{get}"]
+        assert samples[f"hydracache_tier_seconds_sum{get}"] > 0
+        assert 1.0 == samples[f"hydracache_tier_call_errors_total{get}"]
+        put = '{op="set",tier="shared:memory"}'
+        assert 1.0 == samples[f"hydracache_tier_seconds_count{put}"]
 
     def test_values_follow_the_cache(self, registry: CollectorRegistry) -> None:
         """Each scrape takes a fresh snapshot."""

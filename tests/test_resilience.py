@@ -79,3 +79,25 @@ def test_invalidation_missed_while_down_is_replayed() -> None:
     assert writer.get("user:1") is None
     assert writer.get("user:2") is None
     assert shared.keys() == []
+
+
+def test_tier_latency_is_counted_exactly_under_threads() -> None:
+    """8 threads x 500 remote reads: exactly 4,000 timed calls of ``get``."""
+    shared = MemoryTier()
+    cache = HydraCache(shared=shared)
+    barrier = threading.Barrier(8)
+
+    def reader() -> None:
+        barrier.wait()
+        for i in range(500):
+            cache.get(f"missing:{i}")
+
+    threads = [threading.Thread(target=reader) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rows = {(r.tier, r.op): r for r in cache.stats().tier_latency}
+    get = rows[("shared:memory", "get")]
+    assert (4000, 0) == (get.calls, get.errors)
+    assert get.seconds > 0

@@ -3,10 +3,9 @@
 Groups (select with ``--groups builder,set,invalidate``):
 
 - ``builder``: ``cache.key("users", 1).get(loader)`` on a hit against
-  ``cache.get("users:1")`` (target: within 2x). Rows: the core's
-  ``HydraCache.key`` as committed, and as proposed (the root view's bound
-  ``key`` set once per cache, see the row note), a namespace view's ``key``,
-  and ``get_or_load`` for reference.
+  ``cache.get("users:1")`` (target: within 2x). Rows: ``HydraCache.key``
+  (the root view's builder, bound once per cache), a namespace view's
+  ``key``, and ``get_or_load`` for reference.
 - ``set``: ``cache.set`` (and ``LocalStore.put``) of structured keys
   (``users:<u>:item:<i>``), a new key each time with one eviction, and
   overwrites. The pattern index costs here; "no index" rows switch its
@@ -69,22 +68,10 @@ def _loader() -> int:
 # -- builder ---------------------------------------------------------------------
 
 
-def _builder_cache(kind: str) -> Any:
+def _builder_cache() -> Any:
     from hydracache_sync import HydraCache
 
-    if kind == "proposed":
-        from hydracache_sync._views import CacheView
-
-        class ProposedCore(HydraCache):
-            """The core change proposed for HydraCache.key (one bound call)."""
-
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                self.key = CacheView(self, "").key  # type: ignore[method-assign]
-
-        cache: Any = ProposedCore.local(default_ttl=300)
-    else:
-        cache = HydraCache.local(default_ttl=300)
+    cache = HydraCache.local(default_ttl=300)
     for user in range(OPS):
         cache.set(f"users:{user}", user)
         cache.set(f"ns:users:{user}", user)
@@ -96,24 +83,24 @@ def _builder_rows(harness: Harness) -> None:
     keys = {f"k{i}": f"users:{i}" for i in range(OPS)}
 
     def get() -> Body:
-        return compile_loop("c.get(k{i})", OPS, c=_builder_cache("core"), **keys)
+        return compile_loop("c.get(k{i})", OPS, c=_builder_cache(), **keys)
 
     def get_or_load() -> Body:
         return compile_loop(
-            "c.get_or_load(k{i}, L)", OPS, c=_builder_cache("core"), L=_loader, **keys
+            "c.get_or_load(k{i}, L)", OPS, c=_builder_cache(), L=_loader, **keys
         )
 
-    def builder(kind: str) -> Body:
+    def builder() -> Body:
         return compile_loop(
             'c.key("users", u{i}).get(L)',
             OPS,
-            c=_builder_cache(kind),
+            c=_builder_cache(),
             L=_loader,
             **users,
         )
 
     def view() -> Body:
-        ns = _builder_cache("core").namespace("ns")
+        ns = _builder_cache().namespace("ns")
         return compile_loop(
             'v.key("users", u{i}).get(L)', OPS, v=ns, L=_loader, **users
         )
@@ -134,16 +121,9 @@ def _builder_rows(harness: Harness) -> None:
     harness.add(
         "builder",
         "cache.key(...).get(loader)",
-        setup=lambda: builder("core"),
+        setup=builder,
         ops=OPS,
-        note="core as committed: import + new view per call",
-    )
-    harness.add(
-        "builder",
-        "cache.key(...).get(loader) proposed",
-        setup=lambda: builder("proposed"),
-        ops=OPS,
-        note="core keeps CacheView(self, '').key",
+        note="memoized segments, local hit inlined",
     )
     harness.add(
         "builder",
@@ -394,10 +374,7 @@ def run(args: argparse.Namespace) -> Report:
         group = by_name["builder"]
         targets.extend(
             Target(f"{row} / cache.get", group.ratio(row), "<=", 2.0)
-            for row in (
-                "cache.key(...).get(loader)",
-                "cache.key(...).get(loader) proposed",
-            )
+            for row in ("cache.key(...).get(loader)",)
         )
     if "invalidate" in chosen:
         keys = args.keys or (200_000 if args.quick else 1_000_000)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._cache import HydraCache as HydraCache
+from ._cache import Uncached as Uncached
 from ._codec import CborCodec as CborCodec
 from ._codec import Codec as Codec
 from ._decorator import BoundCachedFunction as BoundCachedFunction
@@ -74,6 +75,7 @@ __all__ = [
     "TierTimeoutError",
     "TierUnavailableError",
     "TypedView",
+    "Uncached",
     "__version__",
     "get_default_cache",
     "hydra_cache",

@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 
 from . import _stats as S
 from ._codec import CborCodec, Codec
@@ -36,6 +36,7 @@ from ._singleflight import Flight, SingleFlight
 from ._stats import CacheStats, Counters, Timings
 from ._types import UNSET, Unset
 from ._units import parse_seconds
+from ._views import CacheView, KeyBuilder, TypedView
 from .errors import CodecError, ConfigError, InvalidKey
 from .tiers.base import (
     Broadcaster,
@@ -47,10 +48,7 @@ from .tiers.base import (
 )
 from .tiers.local import LocalEntry, LocalStore
 
-if TYPE_CHECKING:
-    from ._views import CacheView, KeyBuilder, Segment, TypedView
-
-__all__ = ["HydraCache"]
+__all__ = ["HydraCache", "Uncached"]
 
 T = TypeVar("T")
 log = logging.getLogger("hydracache_sync")
@@ -92,6 +90,25 @@ class _Found(NamedTuple):
     size: int
     data: bytes
     position: int
+
+
+class Uncached(Generic[T]):
+    """Wrap a loader's result to hand it to every caller without storing it.
+
+    ``cache.get_or_load(key, lambda: Uncached(value))`` returns ``value`` (to the
+    single-flight waiters too) and caches nothing; unlike raising, it is not a
+    load error. ``@hydra_cache(unless=...)`` uses it.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: T) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"Uncached({self.value!r})"
 
 
 class _Listener:
@@ -246,6 +263,8 @@ class HydraCache:
             for cost in Cost
             for never in (False, True)
         }
+        self._root = CacheView(self, "")
+        self.key = self._root.key
         self._default_opts = self._make_opts(
             CacheOptions(), UNSET, UNSET, UNSET, UNSET, UNSET
         )
@@ -541,6 +560,10 @@ class HydraCache:
             self._counters.add(S.LOAD_ERRORS)
             flight.future.set_exception(exc)
             raise
+        if isinstance(value, Uncached):
+            result: T = value.value
+            flight.future.set_result(result)
+            return result
         try:
             self._write(key, value, opts, flight, time.monotonic() - started, token)
         except CodecError as exc:
@@ -1181,23 +1204,18 @@ class HydraCache:
 
     # -- views, stats, lifecycle -------------------------------------------------
 
+    #: Return a structured-key builder: ``cache.key("users", 42).get(loader)``.
+    #: (Bound once, in ``__init__``, to the root view's builder: a method that
+    #: forwarded would cost a quarter of a hit.)
+    key: Callable[..., KeyBuilder[Any]]
+
     def namespace(self, name: str) -> CacheView:
         """Return a view whose keys are prefixed ``name:``."""
-        from ._views import CacheView
-
-        return CacheView(self, "").namespace(name)
-
-    def key(self, *segments: Segment) -> KeyBuilder[Any]:
-        """Return a structured-key builder: ``cache.key("users", 42).get(loader)``."""
-        from ._views import CacheView
-
-        return CacheView(self, "").key(*segments)
+        return self._root.namespace(name)
 
     def typed(self, cls: type[T], namespace: str) -> TypedView[T]:
         """Return a typed, namespaced view: ``set`` rejects non-``cls`` values."""
-        from ._views import CacheView
-
-        return CacheView(self, "").typed(cls, namespace)
+        return self._root.typed(cls, namespace)
 
     @property
     def listening(self) -> bool:

@@ -62,7 +62,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
-from ._cache import HydraCache
+from ._cache import HydraCache, Uncached
 from ._keys import join_segments
 from ._options import TTL, CacheOptions, resolve_ttl
 from ._placement import Cost
@@ -314,14 +314,6 @@ _MEMO_SIZE = 4096
 
 def _nothing(key: str) -> None:
     """The local lookup before the wrapper is bound to a cache: nothing there."""
-
-
-class _Uncached(Exception):
-    """Carries a result ``unless=`` refused, out of ``get_or_load`` (not stored)."""
-
-    def __init__(self, value: object) -> None:
-        super().__init__("result not cached (unless=)")
-        self.value = value
 
 
 class CachedFunction(Generic[P, R]):
@@ -600,18 +592,15 @@ class CachedFunction(Generic[P, R]):
             if check is not None and value is not None:
                 check(value)
             if unless is not None and unless(value):
-                raise _Uncached(value)
+                return Uncached(value)  # type: ignore[return-value]
             return value
 
-        try:
-            if self._tag_fn is None:
-                return cache.get_or_load(key, loader, options=self._options)
-            tags = self._tag_fn(*args, **kwargs)
-            if isinstance(tags, str):
-                tags = [tags]
-            return cache.get_or_load(key, loader, options=self._options, tags=tags)
-        except _Uncached as uncached:
-            return uncached.value  # type: ignore[return-value]
+        if self._tag_fn is None:
+            return cache.get_or_load(key, loader, options=self._options)
+        tags = self._tag_fn(*args, **kwargs)
+        if isinstance(tags, str):
+            tags = [tags]
+        return cache.get_or_load(key, loader, options=self._options, tags=tags)
 
     # -- descriptor: methods, class methods, static methods ---------------------------
 

@@ -21,6 +21,7 @@ from hydracache_sync import (
     HydraCache,
     InvalidKey,
     LocalStore,
+    Uncached,
 )
 from hydracache_sync.testing import FakeClock
 
@@ -155,6 +156,14 @@ class TestTTL:
         assert cache.get("k") is None
         assert cache.get_or_load("j", lambda: 3, ttl=0) == 3
         assert "j" not in cache
+
+    def test_uncached_result_is_returned_not_stored(self, cache: HydraCache) -> None:
+        """A loader may return Uncached(value): callers get it, nothing is stored."""
+        assert 5 == cache.get_or_load("k", lambda: Uncached(5))
+        assert "k" not in cache
+        assert 6 == cache.get_or_load("k", lambda: 6)
+        stats = cache.stats()
+        assert (2, 0) == (stats.loads, stats.load_errors)
 
     def test_negative_ttl(self, cache: HydraCache, clock: FakeClock) -> None:
         """A None result is cached for negative_ttl, values for their ttl."""

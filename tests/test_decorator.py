@@ -322,6 +322,7 @@ class TestOptions:
         assert [-1, -1, 1] == calls
         assert {"error": False, "x": 1} in seen
         assert fetch.cache_key(-1) not in cache
+        assert 0 == cache.stats().load_errors, "a refused result is not an error"
 
     def test_custom_key(self, cache: HydraCache) -> None:
         """key= returns a str (used as is) or a tuple of segments."""

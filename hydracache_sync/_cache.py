@@ -12,7 +12,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
@@ -29,7 +28,14 @@ from ._envelope import (
     pack,
     unpack,
 )
-from ._options import TTL, CacheOptions, Expires, resolve_ttl
+from ._options import (
+    TTL,
+    CacheOptions,
+    Defaults,
+    OptionResolver,
+    Resolved,
+    resolve_ttl,
+)
 from ._placement import Cost, Tier, TierPlan, TierTTLs, resolve_base, validate_plan
 from ._resilience import TierGuard
 from ._singleflight import Flight, SingleFlight
@@ -63,24 +69,6 @@ class _Remote(NamedTuple):
     guard: TierGuard
     bound: float | None  # TTL bound of copies placed here
     hit_counter: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Opts:
-    ttl: float | None
-    never: bool  # Expires.NEVER was asked for: durable placement when present
-    tags: frozenset[str]
-    cost: Cost
-    negative_ttl: float | None
-    compress: bool
-    grace: float  # stale-while-revalidate seconds (0: off)
-    early: float | None  # early-refresh beta (None: off)
-    dlock: bool  # distributed single-flight through the shared tier's lock
-    base: int  # position of the base tier (0: local), decided once here
-
-    @property
-    def refreshing(self) -> bool:
-        return self.grace > 0 or self.early is not None
 
 
 class _Found(NamedTuple):
@@ -211,26 +199,20 @@ class HydraCache:
         self._now = self._store.timer
         self._hit = self._counters.hit
 
-        self._default_ttl = resolve_ttl(default_ttl, None)
         self._codec: Codec = codec if codec is not None else CborCodec()
         if isinstance(secret, str):
             secret = secret.encode("utf-8")
         self._secret = secret
-        self._compress = compress
         self._compress_level = compress_level
         self._ttls = promotion if promotion is not None else TierTTLs()
         self._flights = SingleFlight(self._lock)
         self._epoch = 0
         self._unsettled: dict[str, int] = {}
-        self._swr: float | timedelta = stale_while_revalidate or 0.0
-        self._early_refresh = early_refresh
         if refresh_workers < 1:
             raise ConfigError("refresh_workers must be at least 1")
         self._refresh_workers = refresh_workers
         self._executor: ThreadPoolExecutor | None = None
         self._closed = False
-        self._default_opts: _Opts | None = None
-        self._ttl_opts: dict[float, _Opts] = {}
         strict = on_tier_error == "raise"
         cooldown = parse_seconds(breaker_cooldown, name="breaker_cooldown")
 
@@ -265,9 +247,19 @@ class HydraCache:
         }
         self._root = CacheView(self, "")
         self.key = self._root.key
-        self._default_opts = self._make_opts(
-            CacheOptions(), UNSET, UNSET, UNSET, UNSET, UNSET
-        )
+        self._resolve = OptionResolver(
+            Defaults(
+                ttl=resolve_ttl(default_ttl, None),
+                compress=compress,
+                stale_while_revalidate=parse_seconds(
+                    stale_while_revalidate or 0.0, name="stale_while_revalidate"
+                ),
+                early_refresh=early_refresh,
+                lock=self._lock_default,
+                can_lock=self._locking is not None,
+                base=self._base,
+            )
+        ).resolve
 
     def _init_coherence(
         self,
@@ -482,7 +474,7 @@ class HydraCache:
                 entry.visited = True
                 self._hit()
                 return entry.value
-            opts = self._make_opts(
+            opts = self._resolve(
                 options,
                 ttl,
                 tags,
@@ -499,7 +491,7 @@ class HydraCache:
     get_or_insert_with = get_or_load
     try_get_or_insert_with = get_or_load
 
-    def _load(self, key: str, loader: Callable[[], T], opts: _Opts) -> T:
+    def _load(self, key: str, loader: Callable[[], T], opts: Resolved) -> T:
         check_key(key)
         if opts.refreshing:
             entry = self._store.lookup_stale(key)
@@ -523,7 +515,7 @@ class HydraCache:
             self._abandon(flight)
 
     def _lead(
-        self, key: str, loader: Callable[[], T], opts: _Opts, flight: Flight
+        self, key: str, loader: Callable[[], T], opts: Resolved, flight: Flight
     ) -> T:
         """Fill ``flight``: from a slower tier when one has the key, else the loader."""
         token: Sequence[object] | None = None
@@ -548,7 +540,7 @@ class HydraCache:
         self,
         key: str,
         loader: Callable[[], T],
-        opts: _Opts,
+        opts: Resolved,
         flight: Flight,
         token: Sequence[object] | None,
     ) -> T:
@@ -576,7 +568,7 @@ class HydraCache:
         self,
         key: str,
         loader: Callable[[], T],
-        opts: _Opts,
+        opts: Resolved,
         flight: Flight,
         token: Sequence[object] | None,
     ) -> T:
@@ -622,7 +614,7 @@ class HydraCache:
             flight.future.set_exception(RuntimeError("load abandoned"))
 
     def _refresh(
-        self, key: str, loader: Callable[[], Any], opts: _Opts, entry: LocalEntry
+        self, key: str, loader: Callable[[], Any], opts: Resolved, entry: LocalEntry
     ) -> None:
         """Start one background refresh of a stale entry (none if one runs)."""
         flight, leader = self._flights.join(key, opts.tags)
@@ -637,7 +629,7 @@ class HydraCache:
             self._abandon(flight)
 
     def _background(
-        self, key: str, loader: Callable[[], Any], opts: _Opts, flight: Flight
+        self, key: str, loader: Callable[[], Any], opts: Resolved, flight: Flight
     ) -> None:
         try:
             self._lead(key, loader, opts, flight)
@@ -681,7 +673,7 @@ class HydraCache:
             InvalidKey: ``key`` is not a usable key.
         """
         check_key(key)
-        opts = self._make_opts(options, ttl, tags, cost, negative_ttl, compress)
+        opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
         self._write(key, value, opts)
         if opts.base > 0:
             # Other processes may hold a local copy of the old value.
@@ -701,7 +693,7 @@ class HydraCache:
         compress: bool | Unset = UNSET,
     ) -> None:
         """Store several values; all are encoded first, so a bad one stores none."""
-        opts = self._make_opts(options, ttl, tags, cost, negative_ttl, compress)
+        opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
         prepared = [
             (check_key(k), v, *self._encode(k, v, opts)) for k, v in mapping.items()
         ]
@@ -710,7 +702,7 @@ class HydraCache:
             remote = self._remotes[position - 1]
             items = []
             for key, value, _, data in prepared:
-                entry_ttl = self._entry_ttl(value, opts)
+                entry_ttl = opts.entry_ttl(value)
                 if entry_ttl == 0 or data is None:
                     continue
                 bounded = (
@@ -721,7 +713,7 @@ class HydraCache:
                 remote.guard.call(remote.store.set_many, items, default=None)
         with self._lock:
             for key, value, size, _ in prepared:
-                entry_ttl = self._entry_ttl(value, opts)
+                entry_ttl = opts.entry_ttl(value)
                 self._unsettle(self._flights.detach_key(key))
                 if entry_ttl == 0:
                     self._store.delete(key)
@@ -737,12 +729,7 @@ class HydraCache:
             for key, *_ in prepared:
                 self._publish(DELETE, key)
 
-    def _entry_ttl(self, value: Any, opts: _Opts) -> float | None:
-        if value is None and opts.negative_ttl is not None:
-            return opts.negative_ttl
-        return opts.ttl
-
-    def _encode(self, key: str, value: Any, opts: _Opts) -> tuple[int, bytes | None]:
+    def _encode(self, key: str, value: Any, opts: Resolved) -> tuple[int, bytes | None]:
         """Return (local size, remote envelope or None when there is no remote)."""
         if value is None:
             body, flags = b"", F_NEGATIVE
@@ -753,7 +740,7 @@ class HydraCache:
             return size, None
         if opts.compress and (packed := maybe_compress(body, self._compress_level)):
             body, flags = packed, flags | F_GZIP
-        ttl = self._entry_ttl(value, opts)
+        ttl = opts.entry_ttl(value)
         expires_at = None if ttl is None else time.time() + ttl
         data = pack(
             key,
@@ -769,13 +756,13 @@ class HydraCache:
         self,
         key: str,
         value: Any,
-        opts: _Opts,
+        opts: Resolved,
         flight: Flight | None = None,
         load_time: float = 0.0,
         token: Sequence[object] | None = None,
     ) -> None:
         size, data = self._encode(key, value, opts)
-        ttl = self._entry_ttl(value, opts)
+        ttl = opts.entry_ttl(value)
         if ttl == 0:
             if flight is None:
                 self.delete(key)
@@ -1077,130 +1064,6 @@ class HydraCache:
             self._coherent = True
         if not first:
             self._counters.add(S.RESYNCS)
-
-    # -- options -----------------------------------------------------------------
-
-    def _make_opts(
-        self,
-        options: CacheOptions | None,
-        ttl: TTL | Unset,
-        tags: Iterable[str] | Unset,
-        cost: Cost | Unset,
-        negative_ttl: float | Unset | None,
-        compress: bool | Unset,
-        stale_while_revalidate: float | timedelta | Unset | None = UNSET,
-        early_refresh: float | Unset | None = UNSET,
-        lock: str | Unset | None = UNSET,
-    ) -> _Opts:
-        if (
-            options is None
-            and ttl is UNSET
-            and tags is UNSET
-            and cost is UNSET
-            and negative_ttl is UNSET
-            and compress is UNSET
-            and stale_while_revalidate is UNSET
-            and early_refresh is UNSET
-            and lock is UNSET
-            and self._default_opts is not None
-        ):
-            return self._default_opts
-        if (
-            options is None
-            and tags is UNSET
-            and cost is UNSET
-            and negative_ttl is UNSET
-            and compress is UNSET
-            and stale_while_revalidate is UNSET
-            and early_refresh is UNSET
-            and lock is UNSET
-            and type(ttl) in (int, float)
-        ):
-            # ``set(k, v, ttl=60)`` is the common per-call option; building
-            # options costs more than the rest of a local set, so reuse them.
-            opts = self._ttl_opts.get(ttl)  # type: ignore[arg-type]
-            if opts is None:
-                opts = self._build_opts(None, ttl, UNSET, UNSET, UNSET, UNSET)
-                if len(self._ttl_opts) >= 64:
-                    self._ttl_opts.clear()
-                self._ttl_opts[ttl] = opts  # type: ignore[index]
-            return opts
-        return self._build_opts(
-            options,
-            ttl,
-            tags,
-            cost,
-            negative_ttl,
-            compress,
-            stale_while_revalidate,
-            early_refresh,
-            lock,
-        )
-
-    def _build_opts(
-        self,
-        options: CacheOptions | None,
-        ttl: TTL | Unset,
-        tags: Iterable[str] | Unset,
-        cost: Cost | Unset,
-        negative_ttl: float | Unset | None,
-        compress: bool | Unset,
-        stale_while_revalidate: float | timedelta | Unset | None = UNSET,
-        early_refresh: float | Unset | None = UNSET,
-        lock: str | Unset | None = UNSET,
-    ) -> _Opts:
-        base = options if options is not None else CacheOptions()
-        if not isinstance(base, CacheOptions):
-            raise ConfigError(f"options must be a CacheOptions, not {base!r}")
-        if tags is not UNSET:
-            base = base.tags(tags)
-        if cost is not UNSET:
-            if not isinstance(cost, Cost):
-                raise ConfigError(f"cost must be a Cost, not {cost!r}")
-            base = base.with_cost(cost)
-        neg = base.negative_ttl if negative_ttl is UNSET else negative_ttl
-        comp = base.compress if compress is UNSET else compress
-        ttl_arg = base.ttl if ttl is UNSET else ttl
-        swr = (
-            base.stale_while_revalidate
-            if stale_while_revalidate is UNSET
-            else stale_while_revalidate
-        )
-        if swr is None:
-            swr = self._swr
-        early = base.early_refresh if early_refresh is UNSET else early_refresh
-        if early is None:
-            early = self._early_refresh
-        elif (
-            isinstance(early, bool) or not isinstance(early, (int, float)) or early <= 0
-        ):
-            raise ConfigError(f"early_refresh is a positive beta, not {early!r}")
-        cost_value = base.cost or Cost.MODERATE
-        return _Opts(
-            ttl=resolve_ttl(ttl_arg, self._default_ttl),
-            never=ttl_arg is Expires.NEVER,
-            tags=base.tag_names,
-            cost=cost_value,
-            negative_ttl=None
-            if neg is None
-            else parse_seconds(neg, name="negative_ttl"),
-            compress=self._compress if comp is None else comp,
-            grace=parse_seconds(swr, name="stale_while_revalidate"),
-            early=None if early is None else float(early),
-            dlock=self._lock_choice(lock),
-            base=self._base[(cost_value, ttl_arg is Expires.NEVER)],
-        )
-
-    def _lock_choice(self, lock: str | Unset | None) -> bool:
-        if lock is UNSET:
-            return self._lock_default
-        if lock is None:
-            return False
-        if lock != "redis":
-            raise ConfigError(f"lock={lock!r}: use None or 'redis'")
-        if self._locking is None:
-            raise ConfigError("lock='redis' needs a shared tier that offers locks")
-        return True
 
     # -- views, stats, lifecycle -------------------------------------------------
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
@@ -13,7 +13,15 @@ from ._types import UNSET, Unset
 from ._units import parse_seconds
 from .errors import ConfigError
 
-__all__ = ["TTL", "CacheOptions", "Expires", "resolve_ttl"]
+__all__ = [
+    "TTL",
+    "CacheOptions",
+    "Defaults",
+    "Expires",
+    "OptionResolver",
+    "Resolved",
+    "resolve_ttl",
+]
 
 
 class Expires:
@@ -167,3 +175,175 @@ class CacheOptions:
 
 
 DEFAULT_OPTIONS = CacheOptions()
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One call's options, resolved against the cache's defaults (internal)."""
+
+    ttl: float | None
+    never: bool  # Expires.NEVER was asked for: durable placement when present
+    tags: frozenset[str]
+    cost: Cost
+    negative_ttl: float | None
+    compress: bool
+    grace: float  # stale-while-revalidate seconds (0: off)
+    early: float | None  # early-refresh beta (None: off)
+    dlock: bool  # distributed single-flight through the shared tier's lock
+    base: int  # position of the base tier (0: local), decided once here
+
+    @property
+    def refreshing(self) -> bool:
+        """Whether a stale entry may be served while it is refreshed."""
+        return self.grace > 0 or self.early is not None
+
+    def entry_ttl(self, value: object) -> float | None:
+        """The TTL for ``value``: ``negative_ttl`` for a cached ``None``."""
+        if value is None and self.negative_ttl is not None:
+            return self.negative_ttl
+        return self.ttl
+
+
+@dataclass(frozen=True, slots=True)
+class Defaults:
+    """A cache's defaults for everything a call may leave out (internal)."""
+
+    ttl: float | None
+    compress: bool
+    stale_while_revalidate: float
+    early_refresh: float | None
+    lock: bool  # lock="redis" for every load
+    can_lock: bool  # the shared tier offers locks
+    base: Mapping[tuple[Cost, bool], int]  # (cost, never) -> base tier position
+
+
+class OptionResolver:
+    """Turns a call's ``options=`` and keywords into ``Resolved`` options.
+
+    Built once per cache. The common calls allocate nothing: no option at all
+    returns one shared object, and ``ttl=N`` alone reuses one per value.
+    """
+
+    def __init__(self, defaults: Defaults) -> None:
+        self._defaults = defaults
+        self._by_ttl: dict[float, Resolved] = {}
+        self.default = self._build(None, UNSET, UNSET, UNSET, UNSET, UNSET)
+
+    def resolve(
+        self,
+        options: CacheOptions | None,
+        ttl: TTL | Unset,
+        tags: Iterable[str] | Unset,
+        cost: Cost | Unset,
+        negative_ttl: float | timedelta | Unset | None,
+        compress: bool | Unset,
+        stale_while_revalidate: float | timedelta | Unset | None = UNSET,
+        early_refresh: float | Unset | None = UNSET,
+        lock: str | Unset | None = UNSET,
+    ) -> Resolved:
+        """Return the resolved options of one call.
+
+        Raises:
+            ConfigError: An option is invalid.
+        """
+        if (
+            options is None
+            and tags is UNSET
+            and cost is UNSET
+            and negative_ttl is UNSET
+            and compress is UNSET
+            and stale_while_revalidate is UNSET
+            and early_refresh is UNSET
+            and lock is UNSET
+        ):
+            if ttl is UNSET:
+                return self.default
+            if type(ttl) in (int, float):
+                # ``set(k, v, ttl=60)`` is the common per-call option; building
+                # options costs more than the rest of a local set: reuse them.
+                seconds: float = ttl  # type: ignore[assignment]
+                resolved = self._by_ttl.get(seconds)
+                if resolved is None:
+                    resolved = self._build(None, seconds, UNSET, UNSET, UNSET, UNSET)
+                    if len(self._by_ttl) >= 64:
+                        self._by_ttl.clear()
+                    self._by_ttl[seconds] = resolved
+                return resolved
+        return self._build(
+            options,
+            ttl,
+            tags,
+            cost,
+            negative_ttl,
+            compress,
+            stale_while_revalidate,
+            early_refresh,
+            lock,
+        )
+
+    def _build(
+        self,
+        options: CacheOptions | None,
+        ttl: TTL | Unset,
+        tags: Iterable[str] | Unset,
+        cost: Cost | Unset,
+        negative_ttl: float | timedelta | Unset | None,
+        compress: bool | Unset,
+        stale_while_revalidate: float | timedelta | Unset | None = UNSET,
+        early_refresh: float | Unset | None = UNSET,
+        lock: str | Unset | None = UNSET,
+    ) -> Resolved:
+        defaults = self._defaults
+        base = options if options is not None else CacheOptions()
+        if not isinstance(base, CacheOptions):
+            raise ConfigError(f"options must be a CacheOptions, not {base!r}")
+        if tags is not UNSET:
+            base = base.tags(tags)
+        if cost is not UNSET:
+            if not isinstance(cost, Cost):
+                raise ConfigError(f"cost must be a Cost, not {cost!r}")
+            base = base.with_cost(cost)
+        neg = base.negative_ttl if negative_ttl is UNSET else negative_ttl
+        comp = base.compress if compress is UNSET else compress
+        ttl_arg = base.ttl if ttl is UNSET else ttl
+        swr = (
+            base.stale_while_revalidate
+            if stale_while_revalidate is UNSET
+            else stale_while_revalidate
+        )
+        early = base.early_refresh if early_refresh is UNSET else early_refresh
+        if early is None:
+            early = defaults.early_refresh
+        elif (
+            isinstance(early, bool) or not isinstance(early, (int, float)) or early <= 0
+        ):
+            raise ConfigError(f"early_refresh is a positive beta, not {early!r}")
+        cost_value = base.cost or Cost.MODERATE
+        never = ttl_arg is Expires.NEVER
+        return Resolved(
+            ttl=resolve_ttl(ttl_arg, defaults.ttl),
+            never=never,
+            tags=base.tag_names,
+            cost=cost_value,
+            negative_ttl=None
+            if neg is None
+            else parse_seconds(neg, name="negative_ttl"),
+            compress=defaults.compress if comp is None else comp,
+            grace=defaults.stale_while_revalidate
+            if swr is None
+            else parse_seconds(swr, name="stale_while_revalidate"),
+            early=None if early is None else float(early),
+            dlock=self._lock_choice(lock),
+            base=defaults.base[(cost_value, never)],
+        )
+
+    def _lock_choice(self, lock: str | Unset | None) -> bool:
+        if lock is UNSET:
+            return self._defaults.lock
+        if lock is None:
+            return False
+        if lock != "redis":
+            raise ConfigError(f"lock={lock!r}: use None or 'redis'")
+        if not self._defaults.can_lock:
+            raise ConfigError("lock='redis' needs a shared tier that offers locks")
+        return True

@@ -19,15 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 from . import _stats as S
 from ._codec import CborCodec, Codec
 from ._coherence import CLEAR, DELETE, PATTERN, TAG, Listener, decode, encode
-from ._compress import decompress, maybe_compress
-from ._envelope import (
-    F_GZIP,
-    F_NEGATIVE,
-    F_TRUSTED,
-    CorruptEnvelope,
-    pack,
-    unpack,
-)
+from ._framing import Found, Framing
 from ._options import (
     TTL,
     CacheOptions,
@@ -69,15 +61,6 @@ class _Remote(NamedTuple):
     guard: TierGuard
     bound: float | None  # TTL bound of copies placed here
     hit_counter: int
-
-
-class _Found(NamedTuple):
-    value: Any
-    expires_at: float | None  # wall-clock
-    tags: frozenset[str]
-    size: int
-    data: bytes
-    position: int
 
 
 class Uncached(Generic[T]):
@@ -199,11 +182,12 @@ class HydraCache:
         self._now = self._store.timer
         self._hit = self._counters.hit
 
-        self._codec: Codec = codec if codec is not None else CborCodec()
-        if isinstance(secret, str):
-            secret = secret.encode("utf-8")
-        self._secret = secret
-        self._compress_level = compress_level
+        self._framing = Framing(
+            codec if codec is not None else CborCodec(),
+            self._counters,
+            secret=secret.encode("utf-8") if isinstance(secret, str) else secret,
+            compress_level=compress_level,
+        )
         self._ttls = promotion if promotion is not None else TierTTLs()
         self._flights = SingleFlight(self._lock)
         self._epoch = 0
@@ -384,7 +368,11 @@ class HydraCache:
             still: list[str] = []
             for key, data in zip(key_list, datas, strict=True):
                 hit = (
-                    None if data is None else self._decode(key, data, remote, position)
+                    None
+                    if data is None
+                    else self._framing.decode(
+                        key, data, trusted=remote.store.trusted, position=position
+                    )
                 )
                 if hit is None:
                     still.append(key)
@@ -695,7 +683,12 @@ class HydraCache:
         """Store several values; all are encoded first, so a bad one stores none."""
         opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
         prepared = [
-            (check_key(k), v, *self._encode(k, v, opts)) for k, v in mapping.items()
+            (
+                check_key(k),
+                v,
+                *self._framing.encode(k, v, opts, envelope=bool(self._remotes)),
+            )
+            for k, v in mapping.items()
         ]
         base = opts.base
         for position in range(base, 0, -1):
@@ -729,29 +722,6 @@ class HydraCache:
             for key, *_ in prepared:
                 self._publish(DELETE, key)
 
-    def _encode(self, key: str, value: Any, opts: Resolved) -> tuple[int, bytes | None]:
-        """Return (local size, remote envelope or None when there is no remote)."""
-        if value is None:
-            body, flags = b"", F_NEGATIVE
-        else:
-            body, flags = self._codec.encode(value), 0
-        size = len(body)
-        if not self._remotes:
-            return size, None
-        if opts.compress and (packed := maybe_compress(body, self._compress_level)):
-            body, flags = packed, flags | F_GZIP
-        ttl = opts.entry_ttl(value)
-        expires_at = None if ttl is None else time.time() + ttl
-        data = pack(
-            key,
-            body,
-            flags=flags,
-            expires_at=expires_at,
-            tags=opts.tags,
-            secret=self._secret,
-        )
-        return size, data
-
     def _write(
         self,
         key: str,
@@ -761,7 +731,9 @@ class HydraCache:
         load_time: float = 0.0,
         token: Sequence[object] | None = None,
     ) -> None:
-        size, data = self._encode(key, value, opts)
+        size, data = self._framing.encode(
+            key, value, opts, envelope=bool(self._remotes)
+        )
         ttl = opts.entry_ttl(value)
         if ttl == 0:
             if flight is None:
@@ -860,54 +832,26 @@ class HydraCache:
 
     # -- remote reads and promotion ----------------------------------------------
 
-    def _read_remotes(self, key: str, *, count: bool = True) -> _Found | None:
+    def _read_remotes(self, key: str, *, count: bool = True) -> Found | None:
         if key in self._unsettled:
             return None
         for position, remote in enumerate(self._remotes, 1):
             data = remote.guard.call(remote.store.get, key, default=None)
             if data is None:
                 continue
-            found = self._decode(key, data, remote, position)
+            found = self._framing.decode(
+                key, data, trusted=remote.store.trusted, position=position
+            )
             if found is not None:
                 if count:
                     self._counters.add(remote.hit_counter)
                 return found
         return None
 
-    def _decode(
-        self, key: str, data: bytes, remote: _Remote, position: int
-    ) -> _Found | None:
-        try:
-            body, flags, expires_at, tags = unpack(
-                key, data, secret=self._secret, trusted=remote.store.trusted
-            )
-            if expires_at is not None and expires_at <= time.time():
-                return None
-            if flags & F_NEGATIVE:
-                if flags & F_TRUSTED:
-                    # Rebuilt by a trusted tier (Postgres' is_none rows): frame
-                    # it properly before it is promoted into untrusted tiers.
-                    data = pack(
-                        key,
-                        b"",
-                        flags=F_NEGATIVE,
-                        expires_at=expires_at,
-                        tags=tags,
-                        secret=self._secret,
-                    )
-                return _Found(None, expires_at, tags, 0, data, position)
-            if flags & F_GZIP:
-                body = decompress(body)
-            value = self._codec.decode(body)
-        except (CorruptEnvelope, ValueError):
-            self._counters.add(S.DECODE_ERRORS)
-            return None
-        return _Found(value, expires_at, tags, len(body), data, position)
-
     def _promote(
         self,
         key: str,
-        found: _Found,
+        found: Found,
         still_valid: Callable[[], bool],
         grace: float = 0.0,
     ) -> None:
@@ -1088,7 +1032,7 @@ class HydraCache:
     @property
     def codec(self) -> Codec:
         """The value codec."""
-        return self._codec
+        return self._framing.codec
 
     @property
     def local_store(self) -> LocalStore:

@@ -1,0 +1,108 @@
+"""Values <-> the bytes remote tiers hold: codec, then gzip, then the envelope.
+
+The cache encodes once at ``set`` (which also validates and sizes the value for
+the local tier) and sends the same bytes to every remote tier; reading undoes
+the three steps and turns anything foreign, corrupt, expired or unsigned into a
+miss that is counted, never an exception.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, NamedTuple
+
+from ._codec import Codec
+from ._compress import decompress, maybe_compress
+from ._envelope import F_GZIP, F_NEGATIVE, F_TRUSTED, CorruptEnvelope, pack, unpack
+from ._options import Resolved
+from ._stats import DECODE_ERRORS, Counters
+
+__all__ = ["Found", "Framing"]
+
+
+class Found(NamedTuple):
+    """A value read from a remote tier, with what promotion needs."""
+
+    value: Any
+    expires_at: float | None  # wall-clock
+    tags: frozenset[str]
+    size: int  # encoded size, for the local tier's budget
+    data: bytes  # the envelope, as it may be copied into faster tiers
+    position: int  # the tier's position (1: the first remote tier)
+
+
+class Framing:
+    """Frames values for one cache (its codec, secret and gzip level)."""
+
+    def __init__(
+        self,
+        codec: Codec,
+        counters: Counters,
+        *,
+        secret: bytes | None,
+        compress_level: int,
+    ) -> None:
+        self.codec = codec
+        self._counters = counters
+        self._secret = secret
+        self._level = compress_level
+
+    def encode(
+        self, key: str, value: Any, opts: Resolved, *, envelope: bool
+    ) -> tuple[int, bytes | None]:
+        """Return the encoded size of ``value`` and, if asked, its envelope.
+
+        Raises:
+            CodecError: ``value`` cannot be encoded.
+        """
+        if value is None:
+            body, flags = b"", F_NEGATIVE
+        else:
+            body, flags = self.codec.encode(value), 0
+        size = len(body)
+        if not envelope:
+            return size, None
+        if opts.compress and (packed := maybe_compress(body, self._level)):
+            body, flags = packed, flags | F_GZIP
+        ttl = opts.entry_ttl(value)
+        expires_at = None if ttl is None else time.time() + ttl
+        data = pack(
+            key,
+            body,
+            flags=flags,
+            expires_at=expires_at,
+            tags=opts.tags,
+            secret=self._secret,
+        )
+        return size, data
+
+    def decode(
+        self, key: str, data: bytes, *, trusted: bool, position: int
+    ) -> Found | None:
+        """Return the value in ``data``, or None (counted when the bytes are bad)."""
+        try:
+            body, flags, expires_at, tags = unpack(
+                key, data, secret=self._secret, trusted=trusted
+            )
+            if expires_at is not None and expires_at <= time.time():
+                return None
+            if flags & F_NEGATIVE:
+                if flags & F_TRUSTED:
+                    # Rebuilt by a trusted tier (Postgres' is_none rows): frame
+                    # it properly before it is promoted into untrusted tiers.
+                    data = pack(
+                        key,
+                        b"",
+                        flags=F_NEGATIVE,
+                        expires_at=expires_at,
+                        tags=tags,
+                        secret=self._secret,
+                    )
+                return Found(None, expires_at, tags, 0, data, position)
+            if flags & F_GZIP:
+                body = decompress(body)
+            value = self.codec.decode(body)
+        except (CorruptEnvelope, ValueError):
+            self._counters.add(DECODE_ERRORS)
+            return None
+        return Found(value, expires_at, tags, len(body), data, position)

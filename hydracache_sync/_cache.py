@@ -403,21 +403,7 @@ class HydraCache:
             stale_while_revalidate: float | timedelta | Unset | None = UNSET,
             early_refresh: float | Unset | None = UNSET,
             lock: Literal["redis"] | Unset | None = UNSET,
-        ) -> T:
-            """Return the cached value, or run ``loader()`` once on a miss and store it.
-
-            Concurrent callers for one missing key share one ``loader`` call; its
-            exception reaches all of them and nothing is cached. A ``None`` result
-            is cached (negative caching) for ``negative_ttl`` when given.
-
-            With ``stale_while_revalidate=s`` an expired entry is still served for
-            ``s`` seconds while one background refresh runs; with
-            ``early_refresh=beta`` hot entries are refreshed in the background a
-            random time before they expire (XFetch: the earlier, the longer the
-            loader took and the larger ``beta``; 1.0 is the usual value).
-            ``lock="redis"`` runs the loader once across processes sharing the
-            Redis tier (a lease lock; the others wait for its value).
-            """
+        ) -> T: ...  # documented on the run-time definition below
 
     else:
         # At run time the options are positional-or-keyword: CPython fills

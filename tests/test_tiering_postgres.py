@@ -563,3 +563,46 @@ def test_postgres_stopped_under_eight_threads() -> None:
         cache.close()
     finally:
         server.destroy()
+
+
+class TestUntrustedRows:
+    def test_corrupt_and_pickled_rows_are_a_counted_miss(
+        self,
+        make_durable: Any,
+        caches: list[HydraCache],
+        admin: Any,
+        postgres_schema: str,
+        tmp_path: Any,
+    ) -> None:
+        """Garbage or a pickle written into the table is a miss; no code runs."""
+        import os
+        import pickle
+
+        import psycopg2.sql
+
+        marker = os.path.join(str(tmp_path), "pwned")
+
+        class Exploit:
+            def __reduce__(self) -> tuple[object, tuple[str]]:
+                return (os.mkdir, (marker,))
+
+        rows = {
+            "garbage": b"\x00\x01not an envelope",
+            "pickled": pickle.dumps(Exploit()),
+            "truncated": b"\xc8\x01",
+        }
+        with admin.cursor() as cur:
+            for key, value in rows.items():
+                cur.execute(
+                    psycopg2.sql.SQL(
+                        "INSERT INTO {}.hydracache (key, value, is_none)"
+                        " VALUES (%s, %s, false)"
+                    ).format(psycopg2.sql.Identifier(postgres_schema)),
+                    (key, psycopg2.Binary(value)),
+                )
+        cache = HydraCache(durable=make_durable())
+        caches.append(cache)
+        assert ["miss"] * 3 == [cache.get(key, "miss") for key in rows]
+        assert not os.path.exists(marker)
+        assert (3, 0) == (cache.stats().decode_errors, cache.stats().durable_hits)
+        assert "fresh" == cache.get_or_load("garbage", lambda: "fresh")

@@ -90,14 +90,20 @@ class Listener:
         self._poll = poll
         self._stop = threading.Event()
         self.connected = threading.Event()
+        self._tried = threading.Event()  # the first subscription attempt ended
         self._thread = threading.Thread(
             target=self._run, name="hydracache-listener", daemon=True
         )
 
     def start(self, wait: float = 1.0) -> bool:
-        """Start the thread; wait up to ``wait`` s for the first subscription."""
+        """Start the thread; wait up to ``wait`` s for the first subscription.
+
+        Returns at once when that first attempt fails (the server is down):
+        the thread keeps retrying in the background.
+        """
         self._thread.start()
-        return self.connected.wait(wait)
+        self._tried.wait(wait)
+        return self.connected.is_set()
 
     def stop(self) -> None:
         """Stop the thread and wait for it (at most about one ``poll``)."""
@@ -116,6 +122,7 @@ class Listener:
             try:
                 subscription = self._broadcaster.subscribe()
             except Exception:  # TierError, or a client closed under us
+                self._tried.set()
                 self._on_lost()
                 self._stop.wait(delay)
                 delay = min(delay * 2, 1.0)
@@ -125,6 +132,7 @@ class Listener:
                 self._on_restored(first)
                 first = False
                 self.connected.set()
+                self._tried.set()
                 while not self._stop.is_set():
                     data = subscription.get(self._poll)
                     if data is not None:

@@ -29,6 +29,7 @@ scenario modules in ``benchmarks/`` reuse.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gc
 import itertools
@@ -41,7 +42,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
@@ -58,15 +59,24 @@ __all__ = [
     "Target",
     "add_common_arguments",
     "bench_main",
+    "coherence_report",
     "compile_loop",
     "environment",
     "format_table",
     "local_report",
     "main",
     "measure_scaling",
+    "postgres_report",
+    "postgres_unreachable",
     "print_table",
+    "redis_report",
+    "redis_unreachable",
+    "resolve_postgres_dsn",
+    "resolve_redis_url",
     "run_local",
     "throughput",
+    "tier_reports",
+    "tier_settings",
     "write_json",
 ]
 
@@ -1293,30 +1303,1222 @@ def local_report(
     return report
 
 
+# -- the tier scenarios: Redis, Postgres, coherence across processes ------------------
+#
+# Each report below runs against a live server, in a sandbox it removes at the
+# end: a unique Redis key prefix (every key under it is unlinked) and a unique
+# Postgres schema (created with the shipped migration, then dropped). The
+# drivers are reached through the stores (``RedisStore.client``) or imported
+# inside functions, so importing this module needs neither.
+
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_POSTGRES_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+ENV_REDIS_URL = "HYDRACACHE_REDIS_URL"
+ENV_POSTGRES_DSN = "HYDRACACHE_POSTGRES_DSN"
+
+TIER_OPS = 10  # single-key remote reads inlined per body call
+BATCH_KEYS = 100  # keys per get_many / MGET / ANY(%s)
+GONE = 1e-6
+"""Local TTL bound making every promoted copy expire before its next read.
+
+With ``promotion=TierTTLs(local=GONE)`` each read of a remote row finds the
+copy the previous read of that key promoted already expired: it pays the local
+lookup (and dropping the dead copy), the remote read, unpack and decode, and
+the promotion itself (a local put under the lock), every time.
+"""
+
+
+def tier_settings(quick: bool) -> Settings:
+    """Return the settings of the tier reports (all three: ~20 s, quick: ~12 s).
+
+    A remote read takes tens of microseconds, so a 40 ms sample still holds
+    hundreds of them; 15 interleaved rounds keep the paired ratios stable.
+    """
+    if quick:
+        return Settings(
+            rounds=7,
+            warmup=1,
+            sample_time=0.02,
+            scaling_time=0.1,
+            scaling_rounds=3,
+            trials=2,
+        )
+    return Settings(
+        rounds=15,
+        warmup=2,
+        sample_time=0.04,
+        scaling_time=0.1,
+        scaling_rounds=8,
+        trials=3,
+    )
+
+
+_TIER_KEYS = [f"user:{n}" for n in range(BATCH_KEYS)]
+_TIER_NAMES = {f"k{i}": _TIER_KEYS[i] for i in range(TIER_OPS)}
+
+
+def resolve_redis_url(given: str | None = None) -> str:
+    """Return ``given``, else ``$HYDRACACHE_REDIS_URL``, else the local server."""
+    return given or os.environ.get(ENV_REDIS_URL) or DEFAULT_REDIS_URL
+
+
+def resolve_postgres_dsn(given: str | None = None) -> str:
+    """Return ``given``, else ``$HYDRACACHE_POSTGRES_DSN``, else the local server."""
+    return given or os.environ.get(ENV_POSTGRES_DSN) or DEFAULT_POSTGRES_DSN
+
+
+def _mask(url: str) -> str:
+    """Hide a password in a URL or a ``key=value`` DSN before it is printed."""
+    import re
+    from urllib.parse import urlsplit, urlunsplit
+
+    if "://" not in url:
+        return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", url)
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def redis_unreachable(url: str) -> str | None:
+    """Return why the Redis benchmarks cannot run on ``url``, or None."""
+    try:
+        from .tiers.redis import RedisStore
+
+        store = RedisStore.from_url(url, prefix="hcbench:probe:")
+    except Exception as exc:  # MissingDependencyError, ConfigError
+        return _first_line(exc)
+    try:
+        store.client.ping()
+    except Exception as exc:  # any driver error means: not usable here
+        return f"cannot reach {_mask(url)}: {_first_line(exc)}"
+    finally:
+        store.close()
+    return None
+
+
+def postgres_unreachable(dsn: str) -> str | None:
+    """Return why the Postgres benchmarks cannot run on ``dsn``, or None."""
+    try:
+        import psycopg2  # noqa: TID251  (the raw-driver baseline and the sandbox)
+    except ImportError:
+        return "psycopg2 not installed: pip install 'hydracache_sync[postgres]'"
+    try:
+        psycopg2.connect(dsn, connect_timeout=3).close()
+    except psycopg2.Error as exc:
+        return f"cannot connect to {_mask(dsn)}: {_first_line(exc)}"
+    return None
+
+
+class _RedisSandbox:
+    """A unique key prefix on a shared Redis; :meth:`remove` unlinks all under it."""
+
+    def __init__(self, url: str) -> None:
+        import uuid
+
+        self.url = url
+        self.prefix = f"hcbench:{uuid.uuid4().hex[:12]}:"
+
+    def store(self) -> Any:
+        """Return a new ``RedisStore`` on the sandbox prefix (its own client)."""
+        from .tiers.redis import RedisStore
+
+        return RedisStore.from_url(self.url, prefix=self.prefix)
+
+    def remove(self) -> int:
+        """Unlink every key under the prefix; return how many are left (0)."""
+        store = self.store()
+        try:
+            client = store.client
+            match = self.prefix + "*"  # the prefix holds no glob metacharacters
+            for _ in range(3):
+                keys = list(client.scan_iter(match=match, count=1000))
+                for start in range(0, len(keys), 1000):
+                    client.unlink(*keys[start : start + 1000])
+                if not keys:
+                    break
+            return len(list(client.scan_iter(match=match, count=1000)))
+        finally:
+            store.close()
+
+
+def _wait_listening(cache: Any, timeout: float = 5.0) -> None:
+    """Wait until ``cache``'s invalidation listener is subscribed."""
+    deadline = time.monotonic() + timeout
+    while not cache.listening:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the invalidation listener did not subscribe in time")
+        time.sleep(0.002)
+
+
+def _closing(caches: list[Any], cache: Any) -> Any:
+    caches.append(cache)
+    return cache
+
+
+def _hits_note(stats: Any, counter: str) -> str:
+    """Check the method: every read of the remote rows should be a remote hit."""
+    remote = f"{getattr(stats, counter):,} {counter.replace('_', ' ')}"
+    return f"the reader counted {remote} and {stats.local_hits} local hits (0 expected)"
+
+
+def redis_report(
+    url: str | None = None, quick: bool = False, progress: bool | None = None
+) -> Report:
+    """Measure the shared tier on Redis against redis-py and dogpile.cache.
+
+    Groups: a shared-tier hit (local miss, GET, decode, promotion) against a
+    raw ``GET`` of the same bytes on the same client; ``get_many`` of 100
+    keys against one raw ``MGET``; a local hit in a cache with Redis and its
+    listener against a memory-only cache.
+
+    Args:
+        url: The server (default: :func:`resolve_redis_url`).
+        quick: Fewer, shorter rounds.
+        progress: Progress bar: ``None`` only on a TTY.
+    """
+    from ._cache import HydraCache
+    from ._placement import TierTTLs
+
+    started = time.perf_counter()
+    url = resolve_redis_url(url)
+    settings = tier_settings(quick)
+    bar = Progress(enabled=progress)
+    harness = Harness(settings, bar)
+    sandbox = _RedisSandbox(url)
+    caches: list[Any] = []
+    dogpile_missing = _peer_reason("dogpile.cache")
+    keys = list(_TIER_KEYS)
+    try:
+        writer = _closing(caches, HydraCache(shared=sandbox.store(), broadcast=False))
+        writer.set_many(dict.fromkeys(keys, VALUE), ttl=3600)
+        raw_store = sandbox.store()
+        caches.append(raw_store)
+        client = raw_store.client
+        value_keys = [raw_store.value_key(key) for key in keys]
+        v_names = {f"k{i}": value_keys[i] for i in range(TIER_OPS)}
+        if any(client.get(k) is None for k in value_keys):
+            raise RuntimeError("the benchmark keys did not reach Redis")
+
+        # A cache with the default configuration (listener running), whose
+        # local copies never survive until their next read.
+        reader = _closing(
+            caches,
+            HydraCache(shared=sandbox.store(), promotion=TierTTLs(local=GONE)),
+        )
+        _wait_listening(reader)
+
+        def dogpile_region() -> Any:
+            from dogpile.cache import make_region
+
+            region = make_region(key_mangler=lambda key: sandbox.prefix + "dp:" + key)
+            region.configure(
+                "dogpile.cache.redis",
+                arguments={"url": url, "redis_expiration_time": 3600},
+            )
+            for key in keys:
+                region.set(key, VALUE)
+            return region
+
+        hit_base = "redis-py GET"
+        harness.group(
+            "shared",
+            baseline=hit_base,
+            title=(
+                f"shared-tier hit: {TIER_OPS} keys, local miss + Redis GET + decode "
+                "+ promotion (ns per read)"
+            ),
+        )
+        harness.add(
+            "shared",
+            hit_base,
+            compile_loop("get(k{i})", TIER_OPS, get=client.get, **v_names),
+            ops=TIER_OPS,
+            note="the same envelope bytes, through the store's own client",
+        )
+        harness.add(
+            "shared",
+            "HydraCache.get",
+            compile_loop("cache.get(k{i})", TIER_OPS, cache=reader, **_TIER_NAMES),
+            ops=TIER_OPS,
+            note="TierTTLs(local=1us): every read finds its promoted copy expired",
+        )
+        if dogpile_missing:
+            harness.skip("shared", "dogpile redis region.get", dogpile_missing)
+        else:
+            harness.add(
+                "shared",
+                "dogpile redis region.get",
+                setup=lambda: compile_loop(
+                    "region.get(k{i})",
+                    TIER_OPS,
+                    region=dogpile_region(),
+                    **_TIER_NAMES,
+                ),
+                ops=TIER_OPS,
+                note="dogpile.cache.redis: GET + pickle, no local tier",
+            )
+
+        many_base = f"redis-py MGET ({BATCH_KEYS} keys)"
+        harness.group(
+            "many",
+            baseline=many_base,
+            title=(
+                f"get_many of {BATCH_KEYS} keys, all in Redis, none local (ns per call)"
+            ),
+        )
+        harness.add(
+            "many",
+            many_base,
+            functools.partial(client.mget, value_keys),
+            note="one MGET of the value keys",
+        )
+        harness.add(
+            "many",
+            f"HydraCache.get_many ({BATCH_KEYS} keys)",
+            functools.partial(reader.get_many, keys),
+            note="every key: local miss, MGET, decode, promotion",
+        )
+        if dogpile_missing:
+            harness.skip("many", "dogpile redis region.get_multi", dogpile_missing)
+        else:
+            harness.add(
+                "many",
+                "dogpile redis region.get_multi",
+                setup=lambda: functools.partial(dogpile_region().get_multi, keys),
+                note="MGET + pickle",
+            )
+
+        def redis_backed() -> Body:
+            cache = _closing(
+                caches,
+                HydraCache(
+                    shared=sandbox.store(),
+                    default_ttl=300,
+                    promotion=TierTTLs(local=300),
+                ),
+            )
+            _wait_listening(cache)
+            for key in _KEYS:
+                cache.set(key, VALUE)
+            if not all(key in cache.local_store.entries for key in _KEYS):
+                raise RuntimeError("no local copies: the listener is not subscribed")
+            return compile_loop("cache.get(k{i})", HIT_OPS, cache=cache, **_HIT_KEYS)
+
+        local_base = "memory-only HydraCache.get"
+        harness.group(
+            "local",
+            baseline=local_base,
+            title=f"local hit: {HIT_OPS} keys, small-dict value (ns per get)",
+        )
+        harness.add(
+            "local",
+            local_base,
+            setup=_hydra_get,
+            ops=HIT_OPS,
+            note="HydraCache.local(default_ttl=300)",
+        )
+        harness.add(
+            "local",
+            "HydraCache.get, Redis tier + listener",
+            setup=redis_backed,
+            ops=HIT_OPS,
+            note="shared=RedisStore, broadcast on, local copies of Redis entries",
+        )
+
+        bar.total = harness.planned_steps()
+        try:
+            groups = harness.run()
+        finally:
+            bar.close()
+        reader_stats = reader.stats()
+    finally:
+        for item in reversed(caches):
+            with contextlib.suppress(Exception):
+                item.close()
+        left = sandbox.remove()
+
+    by_name = {g.name: g for g in groups}
+    report = Report(
+        title=(
+            "hydracache_sync shared tier on Redis "
+            f"({'quick, ' if quick else ''}{settings.rounds} rounds, loopback, "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs)"
+        ),
+        groups=groups,
+        targets=[
+            Target(
+                f"shared-tier hit / {hit_base}",
+                by_name["shared"].ratio("HydraCache.get"),
+                "<=",
+                1.1,
+            ),
+            Target(
+                f"get_many({BATCH_KEYS}) / MGET",
+                by_name["many"].ratio(f"HydraCache.get_many ({BATCH_KEYS} keys)"),
+                "<=",
+                1.2,
+            ),
+            Target(
+                "local hit with Redis + listener / memory-only",
+                by_name["local"].ratio("HydraCache.get, Redis tier + listener"),
+                "<=",
+                1.1,
+            ),
+        ],
+        notes=[
+            "ratios are medians of per-round ratios (rows interleaved per round)",
+            "shared-tier rows: promotion=TierTTLs(local=1us), so each read's local "
+            "copy is expired by its next read: the read pays the local lookup and "
+            "the drop of the dead copy, GET, unpack + CBOR decode and the "
+            "promotion (local put under the lock); "
+            + _hits_note(reader_stats, "shared_hits"),
+            f"sandbox prefix {sandbox.prefix!r}: {left} keys left after cleanup",
+        ],
+    )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+class _PostgresSandbox:
+    """A unique schema holding the shipped migration; :meth:`drop` removes it."""
+
+    table = "hydracache"
+
+    def __init__(self, dsn: str) -> None:
+        import uuid
+
+        self.dsn = dsn
+        self.schema = f"hcbench_{uuid.uuid4().hex[:12]}"
+
+    def connect(self) -> Any:
+        """Return an autocommit connection with the store's connection settings.
+
+        ``PostgresStore`` opens its pool with these (``connect_timeout``, a
+        ``statement_timeout`` of 2 s, ``application_name``) and autocommit.
+        """
+        import psycopg2  # noqa: TID251  (the raw-driver baseline)
+
+        conn = psycopg2.connect(
+            self.dsn,
+            connect_timeout="3",
+            options="-c statement_timeout=2000",
+            application_name="hydracache_sync",
+        )
+        conn.autocommit = True
+        return conn
+
+    def create(self) -> None:
+        from psycopg2 import sql  # noqa: TID251
+
+        from .tiers.postgres import migration_sql
+
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(self.schema))
+                )
+                cur.execute(migration_sql(self.schema, self.table))
+        finally:
+            conn.close()
+
+    def drop(self) -> bool:
+        """Drop the schema (only ours); tell whether it is gone."""
+        from psycopg2 import sql  # noqa: TID251
+
+        conn = self.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(
+                        sql.Identifier(self.schema)
+                    )
+                )
+                cur.execute(
+                    "SELECT count(*) FROM pg_namespace WHERE nspname = %s",
+                    (self.schema,),
+                )
+                row = cur.fetchone()
+            return bool(row is not None and row[0] == 0)
+        finally:
+            conn.close()
+
+    def query(self, conn: Any, template: str) -> str:
+        """Render ``template`` with ``{table}`` as the quoted table name."""
+        from psycopg2 import sql  # noqa: TID251
+
+        table = sql.Identifier(self.schema, self.table)
+        return sql.SQL(template).format(table=table).as_string(conn)
+
+
+def _waiting_pool(sandbox: _PostgresSandbox, size: int) -> Any:
+    """Return a psycopg2 pool of ``size`` connections where callers wait their turn.
+
+    ``PostgresStore``'s own pool fails at once when every connection is busy;
+    this one blocks instead, with the store's connection settings (autocommit,
+    ``statement_timeout``), so ``size`` alone limits the concurrency.
+    """
+    from psycopg2.extensions import connection  # noqa: TID251
+    from psycopg2.pool import ThreadedConnectionPool  # noqa: TID251
+
+    class WaitingPool(ThreadedConnectionPool):
+        def __init__(self) -> None:
+            super().__init__(
+                size,
+                size,
+                sandbox.dsn,
+                connect_timeout="3",
+                options="-c statement_timeout=2000",
+                application_name="hydracache_sync",
+            )
+            self.slots = threading.BoundedSemaphore(size)
+
+        def getconn(self, key: Any = None) -> connection:
+            self.slots.acquire()
+            try:
+                conn = super().getconn(key)
+            except BaseException:
+                self.slots.release()
+                raise
+            if not conn.autocommit:
+                conn.autocommit = True
+            return conn
+
+        def putconn(
+            self, conn: connection | None = None, key: Any = None, close: bool = False
+        ) -> None:
+            try:
+                super().putconn(conn, key, close)
+            finally:
+                self.slots.release()
+
+    return WaitingPool()
+
+
+@contextlib.contextmanager
+def _quiet_tier_warnings() -> Iterator[None]:
+    """Mute the degrade warnings of a run that provokes tier errors on purpose."""
+    import logging
+
+    logger = logging.getLogger("hydracache_sync")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _exhausted_pool_run(
+    sandbox: _PostgresSandbox, threads: int, duration: float
+) -> tuple[float, int, int]:
+    """8 threads on the store's own 1-connection pool: (hits/s, hits, tier errors)."""
+    from ._cache import HydraCache
+    from ._placement import TierTTLs
+    from .tiers.postgres import PostgresStore
+
+    store = PostgresStore(
+        sandbox.dsn,
+        schema=sandbox.schema,
+        table=sandbox.table,
+        min_connections=1,
+        max_connections=1,
+    )
+    cache = HydraCache(durable=store, promotion=TierTTLs(local=GONE))
+    try:
+        body = compile_loop("cache.get(k{i})", TIER_OPS, cache=cache, **_TIER_NAMES)
+        body()  # prepares the connection
+        before = cache.stats()
+        with _quiet_tier_warnings():
+            started = time.perf_counter()
+            throughput(body, ops=TIER_OPS, threads=threads, duration=duration)
+            elapsed = time.perf_counter() - started
+        after = cache.stats()
+    finally:
+        cache.close()
+    hits = after.durable_hits - before.durable_hits
+    return hits / elapsed, hits, after.tier_errors - before.tier_errors
+
+
+def postgres_report(
+    dsn: str | None = None,
+    quick: bool = False,
+    progress: bool | None = None,
+    threads: int = 8,
+) -> Report:
+    """Measure the durable tier on Postgres against raw psycopg2.
+
+    Groups: a durable hit (no shared tier, local copy gone) against a raw
+    ``SELECT value ... WHERE key = %s``; ``get_many`` of 100 keys against one
+    raw ``WHERE key = ANY(%s)``; durable-hit throughput of ``threads`` threads
+    against one with a pool of 8 and of 1 connection.
+
+    Args:
+        dsn: The server (default: :func:`resolve_postgres_dsn`).
+        quick: Fewer, shorter rounds.
+        progress: Progress bar: ``None`` only on a TTY.
+        threads: Thread count for the scaling rows.
+    """
+    from ._cache import HydraCache
+    from ._placement import Cost, TierTTLs
+    from .tiers.postgres import PostgresStore
+
+    started = time.perf_counter()
+    dsn = resolve_postgres_dsn(dsn)
+    settings = tier_settings(quick)
+    bar = Progress(enabled=progress)
+    harness = Harness(settings, bar)
+    sandbox = _PostgresSandbox(dsn)
+    sandbox.create()
+    closers: list[Any] = []
+    keys = list(_TIER_KEYS)
+    try:
+
+        def durable_cache(pool: Any = None, size: int = 8) -> Any:
+            store = PostgresStore(
+                sandbox.dsn if pool is None else pool,
+                schema=sandbox.schema,
+                table=sandbox.table,
+                min_connections=1,
+                max_connections=size,
+            )
+            return _closing(
+                closers, HydraCache(durable=store, promotion=TierTTLs(local=GONE))
+            )
+
+        reader = durable_cache()
+        reader.set_many(dict.fromkeys(keys, VALUE), ttl=3600, cost=Cost.EXPENSIVE)
+        conn = _closing(closers, sandbox.connect())
+        one = sandbox.query(conn, "SELECT value FROM {table} WHERE key = %s")
+        many = sandbox.query(conn, "SELECT key, value FROM {table} WHERE key = ANY(%s)")
+
+        def select(key: str) -> Any:
+            with conn.cursor() as cur:
+                cur.execute(one, (key,))
+                return cur.fetchone()
+
+        def select_many(key_list: list[str]) -> Any:
+            with conn.cursor() as cur:
+                cur.execute(many, (key_list,))
+                return cur.fetchall()
+
+        if select(keys[0]) is None or len(select_many(keys)) != len(keys):
+            raise RuntimeError("the benchmark rows did not reach Postgres")
+
+        hit_base = "psycopg2 SELECT"
+        harness.group(
+            "durable",
+            baseline=hit_base,
+            title=(
+                f"durable hit: {TIER_OPS} keys, local miss + SELECT + decode "
+                "+ promotion (ns per read)"
+            ),
+        )
+        harness.add(
+            "durable",
+            hit_base,
+            compile_loop("select(k{i})", TIER_OPS, select=select, **_TIER_NAMES),
+            ops=TIER_OPS,
+            note="SELECT value ... WHERE key = %s, one autocommit connection",
+        )
+        harness.add(
+            "durable",
+            "HydraCache.get",
+            compile_loop("cache.get(k{i})", TIER_OPS, cache=reader, **_TIER_NAMES),
+            ops=TIER_OPS,
+            note="durable=PostgresStore only, TierTTLs(local=1us)",
+        )
+        many_base = f"psycopg2 ANY(%s) ({BATCH_KEYS} keys)"
+        harness.group(
+            "many",
+            baseline=many_base,
+            title=f"get_many of {BATCH_KEYS} keys, none local (ns per call)",
+        )
+        harness.add(
+            "many",
+            many_base,
+            functools.partial(select_many, keys),
+            note="SELECT key, value ... WHERE key = ANY(%s)",
+        )
+        harness.add(
+            "many",
+            f"HydraCache.get_many ({BATCH_KEYS} keys)",
+            functools.partial(reader.get_many, keys),
+            note="every key: local miss, one query, decode, promotion",
+        )
+
+        def pooled(size: int, waiting: bool) -> Body:
+            pool = _waiting_pool(sandbox, size) if waiting else None
+            if pool is not None:
+                closers.append(pool)
+            cache = durable_cache(pool, size)
+            body = compile_loop("cache.get(k{i})", TIER_OPS, cache=cache, **_TIER_NAMES)
+            # Open and prepare every connection before timing.
+            throughput(body, ops=TIER_OPS, threads=size, duration=0.05)
+            return body
+
+        scaling_rows: list[tuple[str, Setup | None, int, str | None]] = [
+            (
+                "pool 8: PostgresStore(max_connections=8)",
+                functools.partial(pooled, 8, False),
+                TIER_OPS,
+                None,
+            ),
+            (
+                "pool 1: one connection, threads wait",
+                functools.partial(pooled, 1, True),
+                TIER_OPS,
+                None,
+            ),
+        ]
+        bar.total = (
+            harness.planned_steps() + scaling_steps(len(scaling_rows), settings) + 1
+        )
+        try:
+            groups = harness.run()
+            scaling = measure_scaling(
+                scaling_rows,
+                threads=threads,
+                settings=settings,
+                progress=bar,
+            )
+            bar.advance("own pool of 1, 8 threads")
+            exhausted = _exhausted_pool_run(sandbox, threads, settings.scaling_time)
+        finally:
+            bar.close()
+        reader_stats = reader.stats()
+        scaled_errors = sum(
+            c.stats().tier_errors for c in closers if isinstance(c, HydraCache)
+        )
+    finally:
+        for item in reversed(closers):  # caches before the pools they borrow
+            close = getattr(item, "closeall", None) or item.close
+            with contextlib.suppress(Exception):
+                close()
+        dropped = sandbox.drop()
+
+    by_name = {g.name: g for g in groups}
+    pool8, pool1 = scaling
+    rate, hits, errors = exhausted
+    report = Report(
+        title=(
+            "hydracache_sync durable tier on Postgres "
+            f"({'quick, ' if quick else ''}{settings.rounds} rounds, loopback, "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs)"
+        ),
+        groups=groups,
+        scaling=scaling,
+        scaling_title=(
+            f"durable-hit throughput, {threads} threads against 1 (aggregate, "
+            f"{settings.scaling_rounds} rounds)"
+        ),
+        targets=[
+            Target(
+                f"durable hit / {hit_base}",
+                by_name["durable"].ratio("HydraCache.get"),
+                "<=",
+                1.0,
+            ),
+            Target(
+                f"get_many({BATCH_KEYS}) / ANY(%s)",
+                by_name["many"].ratio(f"HydraCache.get_many ({BATCH_KEYS} keys)"),
+                "<=",
+                1.2,
+            ),
+        ],
+        notes=[
+            "ratios are medians of per-round ratios (rows interleaved per round)",
+            "durable rows: promotion=TierTTLs(local=1us), so each read's local "
+            "copy is expired by its next read (local lookup and drop of the dead "
+            "copy, prepared SELECT through the store's pool, decode, promotion); "
+            + _hits_note(reader_stats, "durable_hits"),
+            f"thread scaling: pool 8 ratio {pool8.ratio:.2f}x, pool 1 ratio "
+            f"{pool1.ratio:.2f}x; {scaled_errors} tier errors in all rows",
+            f"the store's own pool does not wait: max_connections=1 with {threads} "
+            f"threads gave {errors:,} 'pool exhausted' tier errors and "
+            f"{rate:,.0f} durable hits/s ({hits:,} hits, then the breaker "
+            "skipped the tier); size the pool to the thread count",
+            f"sandbox schema {sandbox.schema!r} "
+            + ("dropped" if dropped else "NOT dropped"),
+        ],
+    )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# -- coherence across processes --------------------------------------------------------
+
+_VISIBILITY_CHILD = """
+import json, sys, time
+from hydracache_sync import HydraCache, RedisStore, TierTTLs
+url, prefix, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+cache = HydraCache(shared=RedisStore.from_url(url, prefix=prefix),
+                   promotion=TierTTLs(local=60))
+deadline = time.monotonic() + 5
+while not cache.listening and time.monotonic() < deadline:
+    time.sleep(0.002)
+print("ready", cache.listening, flush=True)
+for r in range(rounds):
+    sys.stdin.readline()
+    old = f"v{r}"
+    # The parent's set() announced the key (two messages per earlier round, one
+    # now): wait for it, so the copy promoted below is not dropped by it.
+    deadline = time.monotonic() + 2
+    while (cache.stats().remote_invalidations < 2 * r + 1
+           and time.monotonic() < deadline):
+        time.sleep(0.0005)
+    value = cache.get("k")
+    print("loaded", json.dumps([value == old, "k" in cache.local_store.entries]),
+          flush=True)
+    while cache.get("k") == old:
+        time.sleep(0.0005)
+    print("seen", json.dumps(time.time()), flush=True)
+cache.close()
+"""
+
+_LOADER_CHILD = """
+import json, sys, threading, time
+from hydracache_sync import HydraCache, RedisStore
+url, prefix = sys.argv[1], sys.argv[2]
+threads, delay = int(sys.argv[3]), float(sys.argv[4])
+store = RedisStore.from_url(url, prefix=prefix)
+client = store.client
+cache = HydraCache(shared=store)
+deadline = time.monotonic() + 5
+while not cache.listening and time.monotonic() < deadline:
+    time.sleep(0.002)
+print("ready", flush=True)
+for line in sys.stdin:
+    key, mode = line.split()
+    lock = "redis" if mode == "redis" else None
+
+    def loader():
+        client.incr(prefix + "runs:" + key)
+        time.sleep(delay)
+        return "value:" + key
+
+    barrier = threading.Barrier(threads)
+    results = []
+
+    def work():
+        barrier.wait()
+        results.append(cache.get_or_load(key, loader, lock=lock))
+
+    before = cache.stats()
+    workers = [threading.Thread(target=work) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    after = cache.stats()
+    print("done", json.dumps({
+        "served": sum(1 for r in results if r == "value:" + key),
+        "loads": after.loads - before.loads,
+        "lock_waits": after.lock_waits - before.lock_waits,
+        "lock_timeouts": after.lock_timeouts - before.lock_timeouts,
+    }), flush=True)
+cache.close()
+"""
+
+
+class _Child:
+    """A helper interpreter speaking a line protocol on its stdin/stdout."""
+
+    def __init__(self, code: str, *args: str) -> None:
+        import subprocess
+        from pathlib import Path
+
+        root = str(Path(__file__).resolve().parent.parent)
+        path = os.environ.get("PYTHONPATH")
+        env = dict(os.environ, PYTHONPATH=root + (os.pathsep + path if path else ""))
+        # This interpreter running this module's own helper code: nothing untrusted.
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-c", textwrap.dedent(code), *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=env,
+        )
+
+    def send(self, line: str) -> None:
+        """Write one line to the child."""
+        stdin = self.proc.stdin
+        if stdin is None:
+            raise RuntimeError("the helper process has no stdin")
+        stdin.write(line + "\n")
+        stdin.flush()
+
+    def expect(self, word: str, timeout: float = 20.0) -> str:
+        """Return the rest of the next line starting with ``word``."""
+        stdout = self.proc.stdout
+        if stdout is None:
+            raise RuntimeError("the helper process has no stdout")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = stdout.readline()
+            if not line:
+                err = self.proc.stderr.read() if self.proc.stderr else ""
+                raise RuntimeError(
+                    f"helper process ended before {word!r}: {err[-800:]}"
+                )
+            if line.startswith(word):
+                return line[len(word) :].strip()
+        raise RuntimeError(f"no {word!r} from the helper process in {timeout} s")
+
+    def close(self) -> None:
+        """End the child (closing its stdin ends its loop) and reap it."""
+        import subprocess
+
+        with contextlib.suppress(Exception):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        with contextlib.suppress(Exception):
+            self.proc.communicate(timeout=5)
+
+
+def _visibility(
+    children: Sequence[_Child], writer: Any, rounds: int
+) -> tuple[list[list[float]], int]:
+    """Return per-child latencies (s) from invalidate_tag to a worker's miss.
+
+    Also returns how many loads found no local copy to invalidate.
+    """
+    latencies: list[list[float]] = [[] for _ in children]
+    uncached = 0
+    for r in range(rounds):
+        writer.set("k", f"v{r}", tags=["t"])
+        for child in children:
+            child.send("go")
+        for child in children:
+            had_old, local = json.loads(child.expect("loaded"))
+            if not had_old:
+                raise RuntimeError("a worker did not read the value just written")
+            uncached += not local
+        started = time.time()
+        writer.invalidate_tag("t")
+        for index, child in enumerate(children):
+            seen = json.loads(child.expect("seen"))
+            latencies[index].append(seen - started)
+    return latencies, uncached
+
+
+def _loader_trials(
+    children: Sequence[_Child], client: Any, prefix: str, trials: int
+) -> dict[str, list[tuple[int, int]]]:
+    """Return, per mode, (loader runs, callers served) for one cold key per trial."""
+    outcomes: dict[str, list[tuple[int, int]]] = {"none": [], "redis": []}
+    for trial in range(trials):
+        for mode in ("none", "redis"):
+            key = f"cold:{mode}:{trial}"
+            for child in children:
+                child.send(f"{key} {mode}")
+            served = sum(
+                json.loads(child.expect("done", 30))["served"] for child in children
+            )
+            runs = int(client.get(prefix + "runs:" + key) or 0)
+            outcomes[mode].append((runs, served))
+    return outcomes
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    return ordered[int(fraction * (len(ordered) - 1))]
+
+
+def coherence_report(
+    url: str | None = None,
+    quick: bool = False,
+    progress: bool | None = None,
+    *,
+    workers: int = 2,
+    lock_processes: int = 4,
+    lock_threads: int = 8,
+    loader_delay: float = 0.3,
+) -> Report:
+    """Measure coherence across processes sharing one Redis.
+
+    Invalidation visibility (``workers`` processes, 50 rounds, 20 quick),
+    loader runs for one cold key from ``lock_processes`` x ``lock_threads``
+    callers with and without ``lock="redis"``, and the local-hit cost of the
+    invalidation listener.
+
+    Args:
+        url: The server (default: :func:`resolve_redis_url`).
+        quick: Fewer rounds and trials.
+        progress: Progress bar: ``None`` only on a TTY.
+    """
+    from ._cache import HydraCache
+    from ._placement import TierTTLs
+
+    started = time.perf_counter()
+    url = resolve_redis_url(url)
+    settings = tier_settings(quick)
+    rounds = 20 if quick else 50
+    bar = Progress(enabled=progress)
+    harness = Harness(settings, bar)
+    sandbox = _RedisSandbox(url)
+    closers: list[Any] = []
+    children: list[_Child] = []
+    try:
+        writer = _closing(closers, HydraCache(shared=sandbox.store()))
+        _wait_listening(writer)
+        admin = _closing(closers, sandbox.store())
+        watchers = [
+            _Child(_VISIBILITY_CHILD, url, sandbox.prefix, str(rounds))
+            for _ in range(workers)
+        ]
+        loaders = [
+            _Child(
+                _LOADER_CHILD,
+                url,
+                sandbox.prefix,
+                str(lock_threads),
+                str(loader_delay),
+            )
+            for _ in range(lock_processes)
+        ]
+        children = watchers + loaders
+        for child in watchers:
+            if child.expect("ready") != "True":
+                raise RuntimeError("a worker's invalidation listener did not subscribe")
+        for child in loaders:
+            child.expect("ready")
+
+        def hit_cache(broadcast: bool) -> Body:
+            cache = _closing(
+                closers,
+                HydraCache(
+                    shared=sandbox.store(),
+                    default_ttl=300,
+                    promotion=TierTTLs(local=300),
+                    broadcast=broadcast,
+                ),
+            )
+            if broadcast:
+                _wait_listening(cache)
+            for key in _KEYS:
+                cache.set(key, VALUE)
+            if not all(key in cache.local_store.entries for key in _KEYS):
+                raise RuntimeError("no local copies to hit")
+            return compile_loop("cache.get(k{i})", HIT_OPS, cache=cache, **_HIT_KEYS)
+
+        hit_base = "broadcast=False"
+        harness.group(
+            "hit",
+            baseline=hit_base,
+            title=(
+                f"local hit with and without the invalidation listener: {HIT_OPS} "
+                "keys (ns per get)"
+            ),
+        )
+        harness.add(
+            "hit",
+            hit_base,
+            setup=functools.partial(hit_cache, False),
+            ops=HIT_OPS,
+            note="HydraCache(shared=RedisStore, broadcast=False)",
+        )
+        harness.add(
+            "hit",
+            "broadcast=True, listener running",
+            setup=functools.partial(hit_cache, True),
+            ops=HIT_OPS,
+            note="the default: a thread subscribed to the channel",
+        )
+        bar.total = rounds + 2 * settings.trials + harness.planned_steps()
+        try:
+            bar.advance("invalidation visibility", steps=0)
+            latencies, uncached = _visibility(watchers, writer, rounds)
+            bar.advance(steps=rounds)
+            bar.advance(f"{lock_processes} processes, one cold key", steps=0)
+            outcomes = _loader_trials(
+                loaders, admin.client, sandbox.prefix, settings.trials
+            )
+            bar.advance(steps=2 * settings.trials)
+            for child in children:
+                child.close()
+            children = []
+            groups = harness.run()
+        finally:
+            bar.close()
+    finally:
+        for child in children:
+            child.close()
+        for item in reversed(closers):
+            with contextlib.suppress(Exception):
+                item.close()
+        left = sandbox.remove()
+
+    def latency_row(name: str, seconds: Sequence[float]) -> Row:
+        return Row(name, "visibility", 1, tuple(s * 1e9 for s in seconds))
+
+    every = sorted(s for per_child in latencies for s in per_child)
+    p50, p99 = _percentile(every, 0.5), _percentile(every, 0.99)
+    visibility = GroupResult(
+        "visibility",
+        (
+            f"invalidation visibility: invalidate_tag in this process until "
+            f"{workers} worker processes miss ({rounds} rounds, ns)"
+        ),
+        None,
+        (
+            *(
+                latency_row(f"worker {index + 1}", per_child)
+                for index, per_child in enumerate(latencies)
+            ),
+            latency_row("all workers", every),
+        ),
+    )
+    callers = lock_processes * lock_threads
+    no_lock = outcomes["none"]
+    locked = outcomes["redis"]
+    hit_group = groups[0]
+    report = Report(
+        title=(
+            "hydracache_sync coherence across processes on Redis "
+            f"({'quick, ' if quick else ''}loopback, "
+            f"Python {platform.python_version()}, {os.cpu_count()} CPUs)"
+        ),
+        groups=[visibility, *groups],
+        counts=[
+            Count("loader runs, no lock", tuple(r for r, _ in no_lock), lock_processes),
+            Count("loader runs, lock='redis'", tuple(r for r, _ in locked), 1),
+            Count(
+                "callers served the value, no lock",
+                tuple(s for _, s in no_lock),
+                callers,
+            ),
+            Count(
+                "callers served the value, lock='redis'",
+                tuple(s for _, s in locked),
+                callers,
+            ),
+        ],
+        counts_title=(
+            f"one cold key from {lock_processes} processes x {lock_threads} threads, "
+            f"loader sleeps {loader_delay:g} s (per trial)"
+        ),
+        targets=[
+            Target(
+                f"visibility p99 ({len(every)} samples)",
+                round(p99 * 1000, 2),
+                "<=",
+                50.0,
+                unit=" ms",
+            ),
+            Target(
+                "loader runs with lock='redis' (worst trial)",
+                float(max(r for r, _ in locked)),
+                "==",
+                1,
+                unit="",
+            ),
+            Target(
+                "loader runs without a lock (worst trial; one per process)",
+                float(max(r for r, _ in no_lock)),
+                "<=",
+                lock_processes,
+                unit="",
+            ),
+            Target(
+                f"hit with listener / {hit_base}",
+                hit_group.ratio("broadcast=True, listener running"),
+                "<=",
+                1.05,
+            ),
+        ],
+        notes=[
+            f"visibility p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, max "
+            f"{every[-1] * 1000:.2f} ms; workers poll every 0.5 ms; "
+            f"{uncached} of {rounds * workers} loads held no local copy",
+            "visibility: clocks are time.time() of one machine; each worker holds "
+            "a promoted local copy (TierTTLs(local=60)) that only the broadcast "
+            "can drop",
+            f"sandbox prefix {sandbox.prefix!r}: {left} keys left after cleanup",
+        ],
+    )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def tier_reports(
+    redis_url: str | None, postgres_dsn: str | None
+) -> list[tuple[str, str, Callable[..., Report]]]:
+    """Return ``(name, target, report function)`` for the tiers given."""
+    found: list[tuple[str, str, Callable[..., Report]]] = []
+    if redis_url:
+        found.append(("redis", redis_url, redis_report))
+    if postgres_dsn:
+        found.append(("postgres", postgres_dsn, postgres_report))
+    if redis_url:
+        found.append(("coherence", redis_url, coherence_report))
+    return found
+
+
 def run_local(
     quick: bool = False,
     json_path: str | None = None,
     progress: bool | None = None,
     *,
     check: bool = False,
+    redis_url: str | None = None,
+    postgres_dsn: str | None = None,
 ) -> int:
-    """Run the local benchmarks, print the table; return an exit status.
+    """Run the local benchmarks (and the tier ones asked for); print the tables.
 
     Args:
-        quick: About 10 s instead of about 40 s.
+        quick: About 10 s instead of about 40 s for the local tier.
         json_path: Also write the results as JSON there (``-``: stdout).
         progress: Progress bar on stderr: ``None`` only on a TTY, ``True``
             forced, ``False`` off.
-        check: Return 1 when a target is missed (else always 0).
+        check: Return 1 when a target is missed.
+        redis_url: Also run the shared-tier and coherence benchmarks there.
+        postgres_dsn: Also run the durable-tier benchmarks there.
 
     Returns:
-        The exit status.
+        The exit status: 1 when a tier asked for could not be measured (or,
+        with ``check``, a target was missed), else 0.
     """
-    report = local_report(quick=quick, progress=progress)
-    print(report.render(), file=sys.stderr if json_path == "-" else sys.stdout)
+    out = sys.stderr if json_path == "-" else sys.stdout
+    reports = [local_report(quick=quick, progress=progress)]
+    print(reports[0].render(), file=out, flush=True)
+    failed = False
+    for name, target, make in tier_reports(redis_url, postgres_dsn):
+        unreachable = (
+            postgres_unreachable(target)
+            if name == "postgres"
+            else redis_unreachable(target)
+        )
+        if unreachable is not None:
+            print(f"\n[{name}] skipped: {unreachable}", file=out, flush=True)
+            failed = True
+            continue
+        try:
+            report = make(target, quick=quick, progress=progress)
+        except Exception as exc:  # one failed tier must not hide the others
+            print(f"\n[{name}] failed: {_first_line(exc)}", file=out, flush=True)
+            failed = True
+            continue
+        print("\n" + report.render(), file=out, flush=True)
+        reports.append(report)
     if json_path:
-        write_json(json_path, [report], settings={"quick": quick})
-    return 1 if check and report.missed else 0
+        write_json(json_path, reports, settings={"quick": quick})
+    missed = check and any(report.missed for report in reports)
+    return 1 if failed or missed else 0
 
 
 def run_local_args(args: argparse.Namespace) -> Report:

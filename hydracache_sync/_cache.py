@@ -366,6 +366,7 @@ class HydraCache:
                 else nothing
             )
             still: list[str] = []
+            hits: list[tuple[str, Found]] = []
             for key, data in zip(key_list, datas, strict=True):
                 hit = (
                     None
@@ -376,10 +377,12 @@ class HydraCache:
                 )
                 if hit is None:
                     still.append(key)
-                    continue
-                self._counters.add(remote.hit_counter)
-                self._promote(key, hit, lambda: self._epoch == epoch)
-                found[key] = hit.value
+                else:
+                    hits.append((key, hit))
+                    found[key] = hit.value
+            if hits:
+                self._counters.add(remote.hit_counter, len(hits))
+                self._promote_many(hits, lambda: self._epoch == epoch)
             missing = still + [k for k in missing if k in self._unsettled]
         if missing:
             self._counters.add(S.MISSES, len(missing))
@@ -841,31 +844,52 @@ class HydraCache:
         still_valid: Callable[[], bool],
         grace: float = 0.0,
     ) -> None:
-        remaining = None if found.expires_at is None else found.expires_at - time.time()
-        if remaining is not None and remaining <= 0:
+        self._promote_many([(key, found)], still_valid, grace)
+
+    def _promote_many(
+        self,
+        hits: Sequence[tuple[str, Found]],
+        still_valid: Callable[[], bool],
+        grace: float = 0.0,
+    ) -> None:
+        """Copy remote hits into the faster tiers, bounded by their TTLs.
+
+        One ``set_many`` per faster remote tier and one lock for every local
+        copy. ``still_valid`` is checked under the lock: if an invalidation
+        came in meanwhile, nothing is kept (the remote copies are undone).
+        """
+        now = time.time()
+        live = [
+            (key, found, None if found.expires_at is None else found.expires_at - now)
+            for key, found in hits
+        ]
+        live = [item for item in live if item[2] is None or item[2] > 0]
+        if not live:
             return
-        promoted: list[_Remote] = []
-        for remote in self._remotes[: found.position - 1]:
-            ttl = _bounded(remaining, remote.bound)
-            remote.guard.call(
-                remote.store.set, key, found.data, ttl, found.tags, default=None
-            )
-            promoted.append(remote)
+        promoted: list[tuple[_Remote, list[str]]] = []
+        for index, remote in enumerate(self._remotes, 1):
+            items = [
+                StoreItem(
+                    key, found.data, _bounded(remaining, remote.bound), found.tags
+                )
+                for key, found, remaining in live
+                if index < found.position
+            ]
+            if items:
+                remote.guard.call(remote.store.set_many, items, default=None)
+                promoted.append((remote, [item.key for item in items]))
         with self._lock:
             valid = self._may_copy_locally() and still_valid()
             if valid:
-                self._store.put(
-                    key,
-                    found.value,
-                    found.size,
-                    _bounded(remaining, self._ttls.local),
-                    found.tags,
-                    grace,
-                )
-                self._counters.add(S.PROMOTIONS, 1 + len(promoted))
+                put, bound = self._store.put, self._ttls.local
+                for key, found, remaining in live:
+                    ttl = _bounded(remaining, bound)
+                    put(key, found.value, found.size, ttl, found.tags, grace)
+                copies = sum(len(keys) for _, keys in promoted)
+                self._counters.add(S.PROMOTIONS, len(live) + copies)
         if not valid:
-            for remote in promoted:
-                remote.guard.call(remote.store.delete, key, default=False)
+            for remote, keys in promoted:
+                remote.guard.call(remote.store.delete_many, keys, default=0)
 
     # -- invalidation ------------------------------------------------------------
 

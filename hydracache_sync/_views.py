@@ -636,7 +636,7 @@ class TypedView(Generic[T]):
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_cls", "_view")
+    __slots__ = ("_cls", "_dataclass", "_view")
 
     def __init__(self, view: CacheView, cls: type[T]) -> None:
         if not isinstance(cls, type):
@@ -645,8 +645,22 @@ class TypedView(Generic[T]):
             raise ConfigError(f"TypedView wraps a CacheView, not {view!r}")
         self._view = view
         self._cls = cls
-        if dataclasses.is_dataclass(cls):
+        self._dataclass = dataclasses.is_dataclass(cls)
+        if self._dataclass:
             view.cache.codec.register(cls)
+
+    def _restore(self, value: Any) -> Any:
+        """Turn a dict back into the dataclass ``T``.
+
+        Bytes decoded before ``T`` was registered (say, an untyped read of the
+        same key earlier in this process) left a plain dict in the local tier.
+        """
+        if self._dataclass and type(value) is dict:
+            try:
+                return self._cls(**value)
+            except TypeError:
+                return value
+        return value
 
     @property
     def value_type(self) -> type[T]:
@@ -712,7 +726,7 @@ class TypedView(Generic[T]):
 
     def get(self, key: str, default: T | None = None) -> T | None:
         """Return the value or ``default``."""
-        return self._view.get(key, default)  # type: ignore[no-any-return]
+        return self._restore(self._view.get(key, default))  # type: ignore[no-any-return]
 
     def set(
         self,
@@ -762,7 +776,7 @@ class TypedView(Generic[T]):
         Raises:
             TypeError: The loader returned something else; nothing is stored.
         """
-        return self._view.get_or_load(
+        value = self._view.get_or_load(
             key,
             self._checked(loader),
             options=options,
@@ -772,6 +786,7 @@ class TypedView(Generic[T]):
             negative_ttl=negative_ttl,
             compress=compress,
         )
+        return self._restore(value)  # type: ignore[no-any-return]
 
     get_or_set = get_or_load
     get_or_insert_with = get_or_load
@@ -793,7 +808,8 @@ class TypedView(Generic[T]):
 
     def get_many(self, keys: Iterable[str]) -> dict[str, T]:
         """Return the found keys."""
-        return self._view.get_many(keys)
+        found = self._view.get_many(keys)
+        return {key: self._restore(value) for key, value in found.items()}
 
     def set_many(
         self,

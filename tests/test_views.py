@@ -217,3 +217,17 @@ class TestTypedViews:
         """typed() of something that is not a class is a ConfigError."""
         with pytest.raises(ConfigError):
             cache.typed("User", "users")  # type: ignore[arg-type]
+
+
+class TestTypedViewAfterUntypedRead:
+    def test_dataclass_comes_back_as_its_class(self) -> None:
+        """A dict left locally by an untyped read is served as the dataclass."""
+        shared = MemoryTier()
+        writer, reader = HydraCache(shared=shared), HydraCache(shared=shared)
+        writer.typed(User, "users").set("42", User(42, "Grace"))
+        assert {"id": 42, "name": "Grace"} == reader.get("users:42")
+        users = reader.typed(User, "users")
+        assert User(42, "Grace") == users.get("42")
+        assert User(42, "Grace") == users.get_or_load("42", lambda: User(0, "x"))
+        assert {"42": User(42, "Grace")} == users.get_many(["42"])
+        assert isinstance(users.get("42"), User)

@@ -729,13 +729,17 @@ class HydraCache:
                 self.delete(key)
             return
         base = opts.base
-        if flight is not None and flight.stale:
-            self._counters.add(S.STALE_DISCARDS)
-            return
+        if flight is not None:
+            # Checked and marked in one critical section: an invalidation that
+            # detaches this flight from now on knows a remote write may land
+            # (see _unsettle); one that came before is seen here.
+            with self._lock:
+                if flight.stale:
+                    self._counters.add(S.STALE_DISCARDS)
+                    return
+                flight.writing = data is not None and base > 0
         written: list[_Remote] = []
         if data is not None and base > 0:
-            if flight is not None:
-                flight.writing = True
             targets = [self._remotes[p - 1] for p in range(base, 0, -1)]
             if token is not None and self._versioned is not None:
                 checked, versioned = self._versioned

@@ -34,6 +34,67 @@ def run_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
     return results
 
 
+def assert_no_stale_reads(cache: HydraCache, how: str, seconds: float = 1.5) -> None:
+    """Run readers against invalidators; fail if a read predates an invalidation.
+
+    The loader reads a versioned source. An invalidator bumps the version and
+    then invalidates (``how``: tag, key, pattern or clear); every reader notes
+    the version whose invalidation had completed before its call began, and
+    must never get an older one. Reused by the tier tests (values from Redis).
+    """
+    source = {"version": 0}
+    completed = {"version": 0}
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    violations: list[tuple[int, int]] = []
+    rng = random.Random(1234)
+
+    def loader() -> int:
+        seen = source["version"]
+        time.sleep(rng.random() / 500)
+        return seen
+
+    def invalidate() -> None:
+        if how == "tag":
+            cache.invalidate_tag("t")
+        elif how == "key":
+            cache.delete("item:1")
+        elif how == "pattern":
+            cache.invalidate("item:*")
+        else:
+            cache.clear()
+
+    def invalidator(_: int) -> int:
+        rounds = 0
+        while time.monotonic() < stop:
+            with lock:
+                source["version"] += 1
+                version = source["version"]
+            invalidate()
+            with lock:
+                completed["version"] = max(completed["version"], version)
+            rounds += 1
+            time.sleep(rng.random() / 1000)
+        return rounds
+
+    def reader(_: int) -> int:
+        reads = 0
+        while time.monotonic() < stop:
+            with lock:
+                floor = completed["version"]
+            value = cache.get_or_load("item:1", loader, tags=["t"])
+            if value < floor:
+                violations.append((value, floor))
+            reads += 1
+        return reads
+
+    results = run_threads(6, lambda i: invalidator(i) if i < 2 else reader(i))
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results[:2]) > 20, "too few invalidations to mean anything"
+    assert sum(results[2:]) > 50
+    assert [] == violations
+
+
 class TestSingleFlight:
     def test_32_threads_one_cold_key_run_the_loader_once(self) -> None:
         """32 concurrent callers: one loader run, 31 joins, everyone gets the value."""
@@ -134,64 +195,8 @@ class TestSingleFlight:
     def test_no_read_returns_a_value_older_than_a_completed_invalidation(
         self, how: str
     ) -> None:
-        """Randomized readers/invalidators: a read never predates an invalidation.
-
-        The loader reads a versioned source. An invalidator bumps the version and
-        then invalidates; every reader notes the version whose invalidation had
-        completed before its call began, and must never get an older one.
-        """
-        cache = HydraCache.local()
-        source = {"version": 0}
-        completed = {"version": 0}
-        lock = threading.Lock()
-        stop = time.monotonic() + 1.5
-        violations: list[tuple[int, int]] = []
-        rng = random.Random(1234)
-
-        def loader() -> int:
-            seen = source["version"]
-            time.sleep(rng.random() / 500)
-            return seen
-
-        def invalidate() -> None:
-            if how == "tag":
-                cache.invalidate_tag("t")
-            elif how == "key":
-                cache.delete("item:1")
-            elif how == "pattern":
-                cache.invalidate("item:*")
-            else:
-                cache.clear()
-
-        def invalidator(_: int) -> int:
-            rounds = 0
-            while time.monotonic() < stop:
-                with lock:
-                    source["version"] += 1
-                    version = source["version"]
-                invalidate()
-                with lock:
-                    completed["version"] = max(completed["version"], version)
-                rounds += 1
-                time.sleep(rng.random() / 1000)
-            return rounds
-
-        def reader(_: int) -> int:
-            reads = 0
-            while time.monotonic() < stop:
-                with lock:
-                    floor = completed["version"]
-                value = cache.get_or_load("item:1", loader, tags=["t"])
-                if value < floor:
-                    violations.append((value, floor))
-                reads += 1
-            return reads
-
-        results = run_threads(6, lambda i: invalidator(i) if i < 2 else reader(i))
-        assert all(isinstance(r, int) for r in results), results
-        assert sum(results[:2]) > 20, "too few invalidations to mean anything"
-        assert sum(results[2:]) > 100
-        assert violations == []
+        """Randomized readers/invalidators: a read never predates an invalidation."""
+        assert_no_stale_reads(HydraCache.local(), how)
 
 
 class TestExactCounters:

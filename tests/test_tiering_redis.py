@@ -389,3 +389,17 @@ def test_server_killed_under_eight_threads(tmp_path: Path) -> None:
     finally:
         store.close()
         server.stop()
+
+
+@pytest.mark.parametrize("how", ["tag", "key", "pattern", "clear"])
+def test_no_stale_read_when_values_come_from_redis(how: str, make_store: Any) -> None:
+    """The stale-load rule holds with Redis as the base tier (threads, random)."""
+    from test_singleflight import assert_no_stale_reads
+
+    # Local copies live 5 ms, so most reads go through Redis and promotion.
+    cache = HydraCache(shared=make_store(), promotion=TierTTLs(local=0.005))
+    try:
+        assert_no_stale_reads(cache, how, seconds=1.0)
+        assert cache.stats().shared_hits > 0
+    finally:
+        cache.close()

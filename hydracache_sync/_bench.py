@@ -1763,9 +1763,10 @@ class _PostgresSandbox:
 def _waiting_pool(sandbox: _PostgresSandbox, size: int) -> Any:
     """Return a psycopg2 pool of ``size`` connections where callers wait their turn.
 
-    ``PostgresStore``'s own pool fails at once when every connection is busy;
-    this one blocks instead, with the store's connection settings (autocommit,
-    ``statement_timeout``), so ``size`` alone limits the concurrency.
+    Written when ``PostgresStore`` did not yet wait for a busy connection (it
+    now does, up to ``pool_timeout``); kept so the scaling rows measure a pool
+    with the store's connection settings (autocommit, ``statement_timeout``)
+    whose ``size`` alone limits the concurrency.
     """
     from psycopg2.extensions import connection  # noqa: TID251
     from psycopg2.pool import ThreadedConnectionPool  # noqa: TID251
@@ -2043,10 +2044,9 @@ def postgres_report(
             + _hits_note(reader_stats, "durable_hits"),
             f"thread scaling: pool 8 ratio {pool8.ratio:.2f}x, pool 1 ratio "
             f"{pool1.ratio:.2f}x; {scaled_errors} tier errors in all rows",
-            f"the store's own pool does not wait: max_connections=1 with {threads} "
-            f"threads gave {errors:,} 'pool exhausted' tier errors and "
-            f"{rate:,.0f} durable hits/s ({hits:,} hits, then the breaker "
-            "skipped the tier); size the pool to the thread count",
+            f"the store's own pool, max_connections=1, {threads} threads (callers "
+            f"wait for the connection up to pool_timeout): {errors:,} tier "
+            f"errors, {rate:,.0f} durable hits/s ({hits:,} hits)",
             f"sandbox schema {sandbox.schema!r} "
             + ("dropped" if dropped else "NOT dropped"),
         ],

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import math
 import re
+import threading
 import weakref
 from collections.abc import Callable, Collection, Sequence
 from functools import cache
@@ -210,9 +211,10 @@ class PostgresStore(BaseTier):
       connections (``min_connections`` opened at once), keeps up to
       ``max_connections`` of them idle for reuse, switches them to autocommit
       and sets ``connect_timeout`` and ``statement_timeout`` on them;
-      :meth:`close` closes the pool. A call that finds every connection busy
-      fails at once with :class:`~hydracache_sync.errors.TierError` (psycopg2's
-      pool does not wait), so size it to the number of threads.
+      :meth:`close` closes the pool. psycopg2's pool does not wait for a busy
+      connection, so the store does: a call that finds every connection busy
+      waits up to ``pool_timeout`` seconds for one, then fails with
+      :class:`~hydracache_sync.errors.TierTimeoutError`.
     * Given a pool, the store borrows connections and leaves their settings
       alone (a connection not in autocommit is committed after each call);
       :meth:`close` does not close it.
@@ -244,6 +246,8 @@ class PostgresStore(BaseTier):
         statement_timeout_ms: Server-side statement timeout of an owned pool's
             connections, appended to the DSN's ``options``; ``None`` leaves it
             unset.
+        pool_timeout: Seconds a call waits for a free connection when all
+            ``max_connections`` are busy (default: ``connect_timeout``).
 
     Raises:
         ConfigError: A bad name or argument, or the table is missing or has a
@@ -269,6 +273,7 @@ class PostgresStore(BaseTier):
         max_connections: int = 8,
         connect_timeout: float = 3,
         statement_timeout_ms: int | None = 2000,
+        pool_timeout: float | None = None,
     ) -> None:
         self.schema = _check_identifier(schema, "schema")
         self.table = _check_identifier(table, "table")
@@ -280,6 +285,8 @@ class PostgresStore(BaseTier):
             )
         if not connect_timeout > 0:
             raise ConfigError(f"connect_timeout must be > 0, got {connect_timeout!r}")
+        if pool_timeout is not None and not pool_timeout > 0:
+            raise ConfigError(f"pool_timeout must be > 0, got {pool_timeout!r}")
         if statement_timeout_ms is not None and statement_timeout_ms < 0:
             raise ConfigError(
                 f"statement_timeout_ms must be >= 0, got {statement_timeout_ms!r}"
@@ -313,6 +320,10 @@ class PostgresStore(BaseTier):
         # Every pool connection may be stale at once (server restart), plus one
         # fresh connection: that many attempts always reach a live server.
         self._attempts = max(int(self._pool.maxconn), 1) + 1
+        # One slot per pool connection: more threads than connections queue
+        # here for up to pool_timeout instead of failing in getconn().
+        self._slots = threading.BoundedSemaphore(max(int(self._pool.maxconn), 1))
+        self._pool_timeout = connect_timeout if pool_timeout is None else pool_timeout
         try:
             self._setup()
         except BaseException:
@@ -520,6 +531,24 @@ class PostgresStore(BaseTier):
         """
         if self._closed:
             raise TierError(f"{self.name}: the store is closed", tier=self.name)
+        if not self._slots.acquire(timeout=self._pool_timeout):
+            raise TierTimeoutError(
+                f"{self.name}: no free connection within {self._pool_timeout:g}s "
+                f"(max_connections={self._pool.maxconn})",
+                tier=self.name,
+            )
+        try:
+            return self._attempt(work, statement, params, prepare)
+        finally:
+            self._slots.release()
+
+    def _attempt(
+        self,
+        work: Callable[[cursor, str, Sequence[Any]], _T],
+        statement: str,
+        params: Sequence[Any],
+        prepare: bool,
+    ) -> _T:
         pool = self._pool
         attempts = self._attempts
         while True:

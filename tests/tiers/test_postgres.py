@@ -317,6 +317,7 @@ class TestConstructionChecks:
             {"min_connections": -1},
             {"connect_timeout": 0},
             {"statement_timeout_ms": -5},
+            {"pool_timeout": 0},
         ],
     )
     def test_bad_arguments(self, postgres_dsn: str, kwargs: dict[str, Any]) -> None:
@@ -485,6 +486,53 @@ class TestExpiryAndCounts:
 
 class TestConnections:
     """Pools, prepared statements and what happens when a connection breaks."""
+
+    def test_more_threads_than_connections_wait_for_one(
+        self, postgres_dsn: str, postgres_schema: str
+    ) -> None:
+        """8 threads on a 1-connection pool queue for it instead of failing."""
+        store = PostgresStore(
+            postgres_dsn, schema=postgres_schema, max_connections=1, pool_timeout=10
+        )
+        store.set("k", b"v", None, ())
+        errors: list[BaseException] = []
+        reads: list[bytes | None] = []
+        barrier = threading.Barrier(8)
+
+        def reader() -> None:
+            barrier.wait()
+            try:
+                reads.extend(store.get("k") for _ in range(20))
+            except BaseException as exc:  # collected for the assertion
+                errors.append(exc)
+
+        threads = [threading.Thread(target=reader) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        store.close()
+        assert [] == errors
+        assert [b"v"] * 160 == reads
+
+    def test_busy_pool_times_out_with_tier_timeout(
+        self, postgres_dsn: str, postgres_schema: str
+    ) -> None:
+        """A call that gets no connection within pool_timeout is a TierTimeoutError."""
+        from hydracache_sync.errors import TierTimeoutError
+
+        store = PostgresStore(
+            postgres_dsn, schema=postgres_schema, max_connections=1, pool_timeout=0.2
+        )
+        assert store._slots.acquire(timeout=1)  # hold the only connection's slot
+        try:
+            started = time.monotonic()
+            with pytest.raises(TierTimeoutError, match="no free connection"):
+                store.get("k")
+            assert 0.15 < time.monotonic() - started < 2
+        finally:
+            store._slots.release()
+            store.close()
 
     def test_caller_pool_stays_open(self, pool: Any, postgres_schema: str) -> None:
         """close() leaves a caller's pool open and the store refuses calls."""

@@ -935,6 +935,14 @@ class HydraCache:
                 func, args = store.clear, ()
             count = remote.guard.invalidate(func, *args, clear=store.clear)
             removed = max(removed, count)
+        if self._remotes:
+            # A load that began after the first drop may have read the old
+            # value from a remote tier before the remote delete (a pattern or
+            # clear takes several round trips) and copied it here or be still
+            # in flight with it: drop again, so nothing older than this
+            # invalidation outlives it.
+            with self._lock:
+                self._drop_locally(op, arg)
         self._publish(op, arg)
         self._counters.add(S.INVALIDATIONS)
         return removed

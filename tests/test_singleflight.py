@@ -34,13 +34,16 @@ def run_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
     return results
 
 
-def assert_no_stale_reads(cache: HydraCache, how: str, seconds: float = 1.5) -> None:
+def assert_no_stale_reads(
+    cache: HydraCache, how: str, seconds: float = 1.5, pause: float = 0.001
+) -> None:
     """Run readers against invalidators; fail if a read predates an invalidation.
 
     The loader reads a versioned source. An invalidator bumps the version and
     then invalidates (``how``: tag, key, pattern or clear); every reader notes
     the version whose invalidation had completed before its call began, and
     must never get an older one. Reused by the tier tests (values from Redis).
+    Invalidators sleep up to ``pause`` seconds between rounds.
     """
     source = {"version": 0}
     completed = {"version": 0}
@@ -74,7 +77,7 @@ def assert_no_stale_reads(cache: HydraCache, how: str, seconds: float = 1.5) -> 
             with lock:
                 completed["version"] = max(completed["version"], version)
             rounds += 1
-            time.sleep(rng.random() / 1000)
+            time.sleep(rng.random() * pause)
         return rounds
 
     def reader(_: int) -> int:

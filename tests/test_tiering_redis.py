@@ -396,10 +396,11 @@ def test_no_stale_read_when_values_come_from_redis(how: str, make_store: Any) ->
     """The stale-load rule holds with Redis as the base tier (threads, random)."""
     from test_singleflight import assert_no_stale_reads
 
-    # Local copies live 5 ms, so most reads go through Redis and promotion.
+    # Local copies live 5 ms, so many reads go through Redis and promotion;
+    # invalidations come every 0-20 ms, so loads also land in Redis.
     cache = HydraCache(shared=make_store(), promotion=TierTTLs(local=0.005))
     try:
-        assert_no_stale_reads(cache, how, seconds=1.0)
+        assert_no_stale_reads(cache, how, seconds=1.0, pause=0.02)
         assert cache.stats().shared_hits > 0
     finally:
         cache.close()

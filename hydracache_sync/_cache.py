@@ -306,6 +306,9 @@ class HydraCache:
 
     def get(self, key: str, default: Any = None) -> Any:
         """Return the cached value, or ``default`` when missing or expired."""
+        # The local hit, written out here and in get_or_load (and
+        # KeyBuilder.get): a shared helper would add a call frame, about a
+        # fifth of a hit. One dict read, no lock, no decode (STYLE.md rule 4).
         try:
             entry = self._entries_get(key)
         except TypeError:
@@ -441,7 +444,7 @@ class HydraCache:
             ``lock="redis"`` runs the loader once across processes sharing the
             Redis tier (a lease lock; the others wait for its value).
             """
-            try:
+            try:  # the local hit, as in get()
                 entry = self._entries_get(key)
             except TypeError:
                 entry = None

@@ -380,3 +380,56 @@ def test_lock_needs_a_locking_tier() -> None:
         HydraCache(lock="redis")
     with pytest.raises(ConfigError):
         HydraCache.local().get_or_load("k", lambda: 1, lock="redis")
+
+
+def test_lock_held_elsewhere_then_value_lands_is_a_lock_wait(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A waiter picks up the value the lock holder stores; its loader never runs."""
+    cache = HydraCache(
+        shared=RedisStore.from_url(redis_url, prefix=redis_prefix), lock="redis"
+    )
+    holder = HydraCache(shared=RedisStore.from_url(redis_url, prefix=redis_prefix))
+    locking = holder.tiers["shared"]
+    assert locking.acquire_lock("k", "other-process", 5.0)  # type: ignore[attr-defined]
+
+    def land() -> None:
+        time.sleep(0.2)
+        holder.set("k", "from-the-holder")
+        locking.release_lock("k", "other-process")  # type: ignore[attr-defined]
+
+    threading.Thread(target=land).start()
+    runs: list[int] = []
+    value = cache.get_or_load("k", lambda: runs.append(1) or "mine")
+    assert "from-the-holder" == value
+    assert [] == runs
+    assert (1, 0, 0) == (
+        cache.stats().lock_waits,
+        cache.stats().lock_timeouts,
+        cache.stats().loads,
+    )
+    cache.close()
+    holder.close()
+
+
+def test_lock_held_past_lock_wait_loads_anyway(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A holder that never delivers: after lock_wait the waiter loads itself."""
+    cache = HydraCache(
+        shared=RedisStore.from_url(redis_url, prefix=redis_prefix),
+        lock="redis",
+        lock_wait=0.3,
+    )
+    store = cache.tiers["shared"]
+    assert store.acquire_lock("k", "stuck", 30.0)  # type: ignore[attr-defined]
+    started = time.monotonic()
+    assert "mine" == cache.get_or_load("k", lambda: "mine")
+    assert 0.25 < time.monotonic() - started < 3
+    assert (0, 1, 1) == (
+        cache.stats().lock_waits,
+        cache.stats().lock_timeouts,
+        cache.stats().loads,
+    )
+    store.release_lock("k", "stuck")  # type: ignore[attr-defined]
+    cache.close()

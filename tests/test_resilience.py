@@ -101,3 +101,33 @@ def test_tier_latency_is_counted_exactly_under_threads() -> None:
     get = rows[("shared:memory", "get")]
     assert (4000, 0) == (get.calls, get.errors)
     assert get.seconds > 0
+
+
+def test_too_many_missed_invalidations_clear_the_tier_on_recovery(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the replay limit the tier is cleared when it comes back, not replayed."""
+    from hydracache_sync import _resilience
+
+    monkeypatch.setattr(_resilience, "MAX_PENDING", 3)
+    shared = MemoryTier()
+    writer = HydraCache(shared=shared, breaker_cooldown=0)
+    writer.set("keep-or-not", 1)
+    shared.down = True
+    for i in range(5):
+        writer.delete(f"k{i}")
+    shared.down = False
+    assert writer.get("anything") is None  # the first call replays: a clear
+    assert [] == shared.keys()
+
+
+def test_bad_tag_and_pattern_arguments() -> None:
+    """Invalidating with an empty or non-str tag or pattern is an InvalidKey."""
+    from hydracache_sync import InvalidKey
+
+    cache = HydraCache.local()
+    for bad in ("", None, 5):
+        with pytest.raises(InvalidKey):
+            cache.invalidate_tag(bad)  # type: ignore[arg-type]
+        with pytest.raises(InvalidKey):
+            cache.invalidate(bad)  # type: ignore[arg-type]

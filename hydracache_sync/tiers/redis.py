@@ -614,6 +614,10 @@ class RedisStore(BaseTier):
     def clear(self) -> int:
         """Remove every key of this store (its prefix's base only).
 
+        The invalidation generations (``g:`` keys) stay, bumped: removing them
+        would reset the counters a load in flight compares against. They
+        expire an hour after their last bump.
+
         Returns:
             How many existing entries were removed.
 

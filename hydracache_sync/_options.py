@@ -174,9 +174,6 @@ class CacheOptions:
         )
 
 
-DEFAULT_OPTIONS = CacheOptions()
-
-
 @dataclass(frozen=True, slots=True)
 class Resolved:
     """One call's options, resolved against the cache's defaults (internal)."""

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
-from typing import Final, Literal, TypeAlias, TypeVar
+from typing import Final, Literal, TypeAlias
 
-__all__ = ["MISSING", "UNSET", "Missing", "Seconds", "T", "Unset"]
-
-T = TypeVar("T")
+__all__ = ["MISSING", "UNSET", "Missing", "Unset"]
 
 
 class _Missing(enum.Enum):
@@ -32,6 +29,3 @@ Missing: TypeAlias = Literal[_Missing.MISSING]
 #: Marks "argument not given", distinct from ``None``.
 UNSET: Final = _Unset.UNSET
 Unset: TypeAlias = Literal[_Unset.UNSET]
-
-#: A duration: seconds as ``int``/``float`` or a ``timedelta``.
-Seconds: TypeAlias = "int | float | timedelta"

@@ -20,7 +20,7 @@ EXTRAS["dev"] = EXTRAS["all"] + [
     "types-cachetools",
     "types-psycopg2",
     "dogpile.cache>=1.3",
-    "docutils",  # tests/test_readme.py checks README.rst renders cleanly
+    "docutils",  # tests/test_docs.py checks README.rst and docs/ render cleanly
 ]
 
 setup(

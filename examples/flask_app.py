@@ -2,7 +2,7 @@
 
 Run it (Redis when ``HYDRACACHE_REDIS_URL`` is set, memory only otherwise)::
 
-    pip install 'hydracache_sync[flask,redis]'
+    pip install '.[flask,redis]'            # from the repository's root
     HYDRACACHE_REDIS_URL=redis://127.0.0.1:6379/0 flask --app examples/flask_app.py run
 
     curl -i localhost:5000/users/42                     # X-Cache: MISS (slow)

@@ -742,8 +742,8 @@ def hydra_cache(
         negative_ttl: Seconds to cache a ``None`` result (default: the TTL).
         unless: A callable receiving the function's *result*; when it returns
             true the result is returned to the caller (and to callers waiting
-            on the same load) but not stored. The load then counts as a
-            ``load_errors`` in the cache's stats.
+            on the same load) but not stored. The load counts in ``loads``
+            like any other (``load_errors`` counts only loader exceptions).
         typed: Like ``functools.lru_cache(typed=True)``: immediate arguments
             of different types (``1``, ``1.0``, ``True``) are cached
             separately. Otherwise equal values share an entry.

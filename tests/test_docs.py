@@ -1,6 +1,10 @@
-"""README.rst stays true: its Python examples and its commands run as written.
+"""README.rst and docs/*.rst stay true: their examples and commands run as written.
 
-Python blocks (``.. code-block:: python``) run in README order, each as a script
+The documents are ``README.rst`` and every ``docs/*.rst``. Each renders with
+docutils without a warning, the README stays short (``README_MAX_LINES``), and
+every relative ``.rst`` link points at a file that exists.
+
+Python blocks (``.. code-block:: python``) run in document order, each as a script
 in a fresh interpreter with a temporary working directory. A block that names
 ``HYDRACACHE_REDIS_URL`` or ``HYDRACACHE_POSTGRES_DSN`` gets the fixtures'
 servers through those variables, plus its own Redis key prefix
@@ -33,6 +37,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.rst"
+DOCUMENTS = [README, *sorted((ROOT / "docs").glob("*.rst"))]
+README_MAX_LINES = 500
 MAX_NOT_TESTED = 3
 SERVER_ENV = (
     "HYDRACACHE_REDIS_URL",
@@ -47,6 +53,7 @@ DEPENDENCIES = {
     "psycopg2": ("PostgresStore", "HYDRACACHE_POSTGRES_DSN"),
     "flask": ("flask",),
     "prometheus_client": ("prometheus_client", "hydracache_sync.metrics"),
+    "dogpile": ("dogpile",),
 }
 SERVER_FREE_COMMANDS = frozenset({"demo", "schema"})
 SERVER_COMMANDS = frozenset(
@@ -56,12 +63,14 @@ SLOW_COMMANDS = frozenset({"bench"})
 
 _DIRECTIVE = re.compile(r"^(?P<indent>\s*)\.\. code-block::\s*(?P<lang>\S+)\s*$")
 _NOT_TESTED = re.compile(r"^\s*\.\. not-tested:\s*(?P<reason>\S.*)$")
+_RST_LINK = re.compile(r"<(?P<target>[^<>\s]+\.rst)>`__?")
 
 
 @dataclass(frozen=True)
 class Block:
-    """One code block of the README."""
+    """One code block of a document."""
 
+    source: str  # the document's path relative to the repository root
     language: str
     line: int  # 1-based line of the directive
     code: str
@@ -77,8 +86,8 @@ def _dedent(lines: list[str]) -> str:
     return "\n".join(line[margin:] for line in lines) + "\n"
 
 
-def parse_blocks(text: str) -> list[Block]:
-    """Return the README's ``code-block`` directives with their content."""
+def parse_blocks(text: str, source: str = "README.rst") -> list[Block]:
+    """Return the document's ``code-block`` directives with their content."""
     lines = text.splitlines()
     blocks = []
     for index, line in enumerate(lines):
@@ -97,6 +106,7 @@ def parse_blocks(text: str) -> list[Block]:
         marker = _NOT_TESTED.match(lines[before]) if before >= 0 else None
         blocks.append(
             Block(
+                source=source,
                 language=match["lang"],
                 line=index + 1,
                 code=_dedent(body),
@@ -106,7 +116,16 @@ def parse_blocks(text: str) -> list[Block]:
     return blocks
 
 
-BLOCKS = parse_blocks(README.read_text(encoding="utf-8"))
+def relative(path: Path) -> str:
+    """Return ``path`` relative to the repository root, with ``/``."""
+    return path.relative_to(ROOT).as_posix()
+
+
+BLOCKS = [
+    block
+    for document in DOCUMENTS
+    for block in parse_blocks(document.read_text(encoding="utf-8"), relative(document))
+]
 PYTHON = [block for block in BLOCKS if block.language == "python"]
 CONSOLE = [block for block in BLOCKS if block.language == "console"]
 
@@ -183,19 +202,21 @@ def server_env(request: pytest.FixtureRequest, code: str) -> dict[str, str]:
     return env
 
 
-class TestReadmeStructure:
-    """The README holds what the other tests run."""
+class TestDocumentStructure:
+    """The documents hold what the other tests run."""
 
     def test_python_blocks_compile(self) -> None:
         """Every Python block is valid Python, tested or not."""
         assert len(PYTHON) >= 20
         for block in PYTHON:
-            compile(block.code, f"README.rst:{block.line}", "exec")
+            compile(block.code, f"{block.source}:{block.line}", "exec")
 
     def test_few_blocks_are_not_tested(self) -> None:
         """At most a few blocks opt out, each with a reason."""
         skipped = [block for block in BLOCKS if block.not_tested is not None]
-        assert len(skipped) <= MAX_NOT_TESTED, [block.line for block in skipped]
+        assert len(skipped) <= MAX_NOT_TESTED, [
+            f"{block.source}:{block.line}" for block in skipped
+        ]
 
     def test_setup_commands_are_listed(self) -> None:
         """The two set-up commands appear exactly as the README promises."""
@@ -214,17 +235,48 @@ class TestReadmeStructure:
         assert set() == names - known - {None}
         assert SERVER_FREE_COMMANDS | SERVER_COMMANDS <= names
 
-    def test_rst_is_valid(self) -> None:
-        """docutils parses the README without a warning (PyPI renders it)."""
-        core = pytest.importorskip("docutils.core")
-        core.publish_doctree(
-            README.read_text(encoding="utf-8"),
-            source_path=str(README),
-            settings_overrides={"halt_level": 2, "report_level": 2},
-        )
+    def test_readme_is_short(self) -> None:
+        """The README is read in ten minutes; the depth lives in docs/."""
+        lines = README.read_text(encoding="utf-8").count("\n")
+        assert lines <= README_MAX_LINES, f"README.rst has {lines} lines"
+
+    def test_every_page_is_linked(self) -> None:
+        """docs/index.rst links every page, and the README links the index."""
+        linked = {
+            match["target"]
+            for match in _RST_LINK.finditer(
+                (ROOT / "docs" / "index.rst").read_text(encoding="utf-8")
+            )
+        }
+        pages = {path.name for path in DOCUMENTS if path.parent.name == "docs"}
+        assert set() == pages - linked - {"index.rst"}
+        assert "docs/index.rst" in README.read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("block", PYTHON, ids=[f"line{b.line}" for b in PYTHON])
+@pytest.mark.parametrize("document", DOCUMENTS, ids=relative)
+def test_rst_is_valid(document: Path) -> None:
+    """docutils parses the document without a warning (PyPI renders the README)."""
+    core = pytest.importorskip("docutils.core")
+    core.publish_doctree(
+        document.read_text(encoding="utf-8"),
+        source_path=str(document),
+        settings_overrides={"halt_level": 2, "report_level": 2},
+    )
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=relative)
+def test_rst_links_resolve(document: Path) -> None:
+    """Every relative ``.rst`` link points at a file that exists."""
+    targets = [
+        match["target"]
+        for match in _RST_LINK.finditer(document.read_text(encoding="utf-8"))
+        if "://" not in match["target"]
+    ]
+    missing = [t for t in targets if not (document.parent / t).is_file()]
+    assert [] == missing
+
+
+@pytest.mark.parametrize("block", PYTHON, ids=[f"{b.source}:{b.line}" for b in PYTHON])
 def test_python_block(
     block: Block, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
@@ -235,7 +287,7 @@ def test_python_block(
         if any(name in block.code for name in names):
             pytest.importorskip(module)
     env = clean_env(**server_env(request, block.code))
-    script = tmp_path / f"readme_line{block.line}.py"
+    script = tmp_path / f"{Path(block.source).stem}_line{block.line}.py"
     script.write_text(block.code, encoding="utf-8")
     run([sys.executable, "-W", "error", str(script)], env, tmp_path)
 

@@ -34,6 +34,7 @@ from ._singleflight import Flight, SingleFlight
 from ._stats import CacheStats, Counters, Timings
 from ._types import UNSET, Unset
 from ._units import parse_seconds
+from ._verbs import AtomicVerbs
 from ._views import CacheView, KeyBuilder, TypedView
 from .errors import CodecError, ConfigError, InvalidKey
 from .tiers.base import (
@@ -120,7 +121,7 @@ def check_key(key: object) -> str:
     return key
 
 
-class HydraCache:
+class HydraCache(AtomicVerbs):
     """A thread-safe cache over a local tier and optional Redis/Postgres tiers.
 
     Args:

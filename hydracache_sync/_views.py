@@ -587,6 +587,32 @@ class CacheView:
             compress=compress,
         )
 
+    # -- read-modify-write verbs (HydraCache.add etc., keys prefixed) ------------
+
+    def add(self, key: str, value: Any, **options: Any) -> bool:
+        """Store only if absent (``HydraCache.add``)."""
+        return self._cache.add(_flat(self._prefix, key), value, **options)
+
+    def incr(self, key: str, delta: int = 1, **options: Any) -> int:
+        """Add to a counter atomically (``HydraCache.incr``)."""
+        return self._cache.incr(_flat(self._prefix, key), delta, **options)
+
+    def decr(self, key: str, delta: int = 1, **options: Any) -> int:
+        """Subtract from a counter atomically (``HydraCache.decr``)."""
+        return self._cache.decr(_flat(self._prefix, key), delta, **options)
+
+    def touch(self, key: str, ttl: TTL, **options: Any) -> bool:
+        """Give a key a new TTL (``HydraCache.touch``)."""
+        return self._cache.touch(_flat(self._prefix, key), ttl, **options)
+
+    def ttl(self, key: str, **options: Any) -> float | None:
+        """Seconds left (``HydraCache.ttl``)."""
+        return self._cache.ttl(_flat(self._prefix, key), **options)
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove several keys (``HydraCache.delete_many``)."""
+        return self._cache.delete_many([_flat(self._prefix, k) for k in keys])
+
     # -- invalidation ------------------------------------------------------------
 
     def invalidate_tag(self, tag: str) -> int:
@@ -836,6 +862,31 @@ class TypedView(Generic[T]):
         )
 
     # -- invalidation ------------------------------------------------------------
+
+    def add(self, key: str, value: T, **options: Any) -> bool:
+        """Store a ``T`` only if absent (``HydraCache.add``)."""
+        self._check(value)
+        return self._view.add(key, value, **options)
+
+    def incr(self, key: str, delta: int = 1, **options: Any) -> int:
+        """Add to a counter atomically (``HydraCache.incr``)."""
+        return self._view.incr(key, delta, **options)
+
+    def decr(self, key: str, delta: int = 1, **options: Any) -> int:
+        """Subtract from a counter atomically (``HydraCache.decr``)."""
+        return self._view.decr(key, delta, **options)
+
+    def touch(self, key: str, ttl: TTL, **options: Any) -> bool:
+        """Give a key a new TTL (``HydraCache.touch``)."""
+        return self._view.touch(key, ttl, **options)
+
+    def ttl(self, key: str, **options: Any) -> float | None:
+        """Seconds left (``HydraCache.ttl``)."""
+        return self._view.ttl(key, **options)
+
+    def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove several keys (``HydraCache.delete_many``)."""
+        return self._view.delete_many(keys)
 
     def invalidate_tag(self, tag: str) -> int:
         """Remove every entry carrying ``tag`` (cache-wide)."""

@@ -14,7 +14,7 @@ from collections.abc import Collection
 from typing import Any
 
 from .errors import TierUnavailableError
-from .tiers.base import BaseTier, RemoteTier, StoreItem, wildcard_regex
+from .tiers.base import BaseTier, RemoteTier, StoreItem, Swapping, wildcard_regex
 
 __all__ = ["FakeClock", "MemoryTier", "TierContract"]
 
@@ -61,6 +61,24 @@ class MemoryTier(BaseTier):
         deadline = None if ttl is None else time.monotonic() + ttl
         with self._lock:
             self._data[key] = (data, deadline, frozenset(tags))
+
+    def swap(
+        self,
+        key: str,
+        expected: bytes | None,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+    ) -> bool:
+        """Store only if the stored bytes still equal ``expected`` (None: absent)."""
+        self._enter()
+        deadline = None if ttl is None else time.monotonic() + ttl
+        with self._lock:
+            item = self._live(key)
+            if (None if item is None else item[0]) != expected:
+                return False
+            self._data[key] = (data, deadline, frozenset(tags))
+        return True
 
     def ttl_of(self, key: str) -> float | None:
         """Seconds left for ``key`` (None: no expiry); for placement tests."""
@@ -222,6 +240,68 @@ class TierContract:
         tier.set("clé:ü", b"1", None, ("étiquette",))
         assert tier.get("clé:ü") == b"1"
         assert tier.invalidate_tag("étiquette") == 1
+
+    # -- compare-and-set (the optional Swapping capability) -----------------------
+
+    @staticmethod
+    def _swapping(tier: RemoteTier) -> Swapping:
+        if not isinstance(tier, Swapping):
+            import pytest
+
+            pytest.skip(f"{tier.name} does not offer swap()")
+        return tier
+
+    def test_swap_if_absent(self, tier: RemoteTier) -> None:
+        """``expected=None`` stores only when the key is absent."""
+        swapping = self._swapping(tier)
+        assert swapping.swap("k", None, b"1", None, ("t",)) is True
+        assert swapping.swap("k", None, b"2", None, ()) is False
+        assert tier.get("k") == b"1"
+        assert tier.invalidate_tag("t") == 1
+
+    def test_swap_if_unchanged(self, tier: RemoteTier) -> None:
+        """A swap needs the bytes read; a stale or missing ``expected`` fails."""
+        swapping = self._swapping(tier)
+        tier.set("k", b"old", 60, ())
+        assert swapping.swap("k", b"other", b"new", 60, ()) is False
+        assert swapping.swap("k", b"old", b"new", 60, ("t",)) is True
+        assert swapping.swap("k", b"old", b"newer", 60, ()) is False
+        assert tier.get("k") == b"new"
+        assert swapping.swap("absent", b"old", b"x", 60, ()) is False
+        assert tier.get("absent") is None
+        assert tier.invalidate_tag("t") == 1
+
+    def test_swap_takes_over_expired(self, tier: RemoteTier) -> None:
+        """An expired entry counts as absent; the swap's ttl applies."""
+        swapping = self._swapping(tier)
+        tier.set("k", b"old", 0.2, ())
+        time.sleep(0.35)
+        assert swapping.swap("k", None, b"new", 0.3, ()) is True
+        assert tier.get("k") == b"new"
+        time.sleep(0.45)
+        assert tier.get("k") is None
+
+    def test_swap_counter_under_threads(self, tier: RemoteTier) -> None:
+        """Read-modify-swap loops in threads lose no update (exact count)."""
+        swapping = self._swapping(tier)
+        tier.set("n", b"0", None, ())
+        threads, rounds = 4, 25
+
+        def work() -> None:
+            for _ in range(rounds):
+                while True:
+                    current = tier.get("n")
+                    assert current is not None
+                    following = str(int(current) + 1).encode()
+                    if swapping.swap("n", current, following, None, ()):
+                        break
+
+        workers = [threading.Thread(target=work) for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert str(threads * rounds).encode() == tier.get("n")
 
     def test_close_is_idempotent(self, tier: Any) -> None:
         """Closing twice is harmless (run last: the fixture's tier is closed)."""

@@ -22,6 +22,7 @@ __all__ = [
     "RemoteTier",
     "StoreItem",
     "Subscription",
+    "Swapping",
     "Versioned",
     "wildcard_regex",
 ]
@@ -210,3 +211,26 @@ class Locking(Protocol):
 
     def release_lock(self, key: str, token: str) -> bool:
         """Release the lock if ``token`` still holds it."""
+
+
+@runtime_checkable
+class Swapping(Protocol):
+    """A tier that can replace an entry atomically (compare-and-set).
+
+    The cache's ``add``, ``incr``/``decr`` and ``touch`` are built on it: read
+    the bytes, compute, and write back only if nobody wrote meanwhile.
+    """
+
+    def swap(
+        self,
+        key: str,
+        expected: bytes | None,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+    ) -> bool:
+        """Store like ``set`` only if the stored bytes still equal ``expected``.
+
+        ``expected=None`` means "only if absent": an expired entry counts as
+        absent and is taken over. Tell whether ``data`` was stored.
+        """

@@ -506,6 +506,23 @@ class PostgresStore(BaseTier):
             ("clear", "TRUE"),
         ):
             statements[kind] = render(counting_delete, where)
+        # swap(): take an absent or expired key, or replace a live row whose
+        # value (or negative marker) is still the one read.
+        update = (
+            "UPDATE {table} SET value = %s, is_none = %s,"
+            " expires_at = now() + %s::float8 * interval '1 second',"
+            " tags = %s::text[], created_at = now() WHERE key = %s AND {live}"
+        )
+        statements["swap_absent"] = render(
+            "INSERT INTO {table} AS t (key, value, is_none, expires_at, tags)"
+            " VALUES (%s, %s, %s, now() + %s::float8 * interval '1 second',"
+            " %s::text[]) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value,"
+            " is_none = EXCLUDED.is_none, expires_at = EXCLUDED.expires_at,"
+            " tags = EXCLUDED.tags, created_at = EXCLUDED.created_at"
+            " WHERE t.expires_at IS NOT NULL AND t.expires_at <= now()"
+        )
+        statements["swap_value"] = render(update + " AND value = %s")
+        statements["swap_negative"] = render(update + " AND is_none")
         statements["cleanup_expired"] = render(
             "DELETE FROM {table} WHERE expires_at <= now()"
         )
@@ -771,6 +788,33 @@ class PostgresStore(BaseTier):
     def clear(self) -> int:
         """Delete every row of the table (it is the store's own); count live."""
         return self._run(_fetch_count, self._sql["clear"], ())
+
+    def swap(
+        self,
+        key: str,
+        expected: bytes | None,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+    ) -> bool:
+        """Store like :meth:`set` only if the row still holds ``expected``.
+
+        ``expected=None``: ``INSERT ... ON CONFLICT DO UPDATE ... WHERE`` the
+        existing row has expired (a live row is left alone). Otherwise an
+        ``UPDATE`` of the live row whose value is still ``expected`` (for a
+        negative entry: that it is still negative). One statement, atomic.
+
+        Returns:
+            Whether ``data`` was stored.
+        """
+        row = self._row(key, data, ttl, tags)
+        if expected is None:
+            return self._run(_row_count, self._sql["swap_absent"], row) == 1
+        values: tuple[Any, ...] = (row[1], row[2], row[3], row[4], key)
+        if _envelope.is_negative(expected):
+            return self._run(_row_count, self._sql["swap_negative"], values) == 1
+        params = (*values, expected)
+        return self._run(_row_count, self._sql["swap_value"], params) == 1
 
     def cleanup_expired(self) -> int:
         """Delete the expired rows (partial index on ``expires_at``).

@@ -141,6 +141,24 @@ return 1
 """
 )
 
+# Compare-and-set: ARGV[1] is '0' (store only if absent) or '1' (only if the
+# value key still holds ARGV[2]); KEYS and ARGV[3..] are one store() call.
+_SWAP_SCRIPT = (
+    _STORE_FUNCTION
+    + """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if current then return 0 end
+elseif current ~= ARGV[2] then
+  return 0
+end
+local args = {}
+for i = 3, #ARGV do args[#args + 1] = ARGV[i] end
+store(KEYS, args)
+return 1
+"""
+)
+
 # Release a lock only while the caller's token holds it.
 _RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -344,6 +362,7 @@ class RedisStore(BaseTier):
         self._tag_script: Script = client.register_script(_INVALIDATE_TAG_SCRIPT)
         self._cas_script: Script = client.register_script(_SET_IF_CURRENT_SCRIPT)
         self._release_script: Script = client.register_script(_RELEASE_SCRIPT)
+        self._swap_script: Script = client.register_script(_SWAP_SCRIPT)
 
     @classmethod
     def from_url(
@@ -729,6 +748,34 @@ class RedisStore(BaseTier):
             stored = self._cas_script(
                 keys=[*names, *keys], args=[len(names), *expected, *args]
             )
+        return bool(stored)
+
+    def swap(
+        self,
+        key: str,
+        expected: bytes | None,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+    ) -> bool:
+        """Store like :meth:`set`, atomically, only if the value is still ``expected``.
+
+        One script call: ``GET`` compared with ``expected`` (``None``: the key
+        must be absent; Redis drops expired keys itself), then the same write
+        as :meth:`set`, tag sets included.
+
+        Returns:
+            Whether ``data`` was stored.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        keys, args = self._store_call([StoreItem(key, data, ttl, tags)])
+        head: list[str | bytes | int] = (
+            ["0", b""] if expected is None else ["1", expected]
+        )
+        with self._errors:
+            stored = self._swap_script(keys=keys, args=[*head, *args])
         return bool(stored)
 
     def acquire_lock(self, key: str, token: str, lease: float) -> bool:

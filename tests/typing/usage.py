@@ -55,3 +55,9 @@ def load_profile(user_id: int) -> dict[str, str]:
 profile: dict[str, str] = load_profile(42)
 load_profile.invalidate(42)
 key: str = load_profile.cache_key(42)
+
+added: bool = cache.add("visits", 0, ttl=60)
+visits: int = cache.incr("visits") + cache.decr("visits", 2, initial=0)
+touched: bool = cache.touch("visits", Expires.after(minutes=5))
+left: float | None = cache.ttl("visits")
+removed: int = cache.delete_many(["visits", "other"])

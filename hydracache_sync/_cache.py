@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, TypeVar
 from . import _stats as S
 from ._codec import CborCodec, Codec
 from ._coherence import CLEAR, DELETE, PATTERN, TAG, Listener, decode, encode
-from ._framing import Found, Framing
+from ._framing import Found, Framing, check_secret
 from ._options import (
     TTL,
     CacheOptions,
@@ -33,7 +33,7 @@ from ._resilience import TierGuard
 from ._singleflight import Flight, SingleFlight
 from ._stats import CacheStats, Counters, Timings
 from ._types import UNSET, Unset
-from ._units import parse_seconds
+from ._units import parse_seconds, parse_size
 from ._verbs import AtomicVerbs
 from ._views import CacheView, KeyBuilder, TypedView
 from .errors import CodecError, ConfigError, InvalidKey
@@ -134,11 +134,15 @@ class HydraCache(AtomicVerbs):
             ``None`` means no expiry.
         on_tier_error: ``"degrade"`` (miss, skip, count, break) or ``"raise"``.
         codec: Value codec (default ``CborCodec``; never pickle).
-        secret: Signs remote envelopes with HMAC-SHA256 when given.
+        secret: Signs remote envelopes with HMAC-SHA256 when given (at least
+            16 bytes); every entry read must then verify, negatives included.
         compress: Gzip remote payloads over 1 KB when smaller, cache-wide.
         compress_level: gzip level (default 1).
         breaker_cooldown: Seconds a failed tier is skipped before a probe.
         warn_interval: Minimum seconds between two warnings for one tier.
+        max_decompressed: Most bytes a compressed remote entry may inflate
+            to (default: the local tier's ``max_entry_size``); past it the
+            entry is a miss counted in ``decode_errors``.
     """
 
     def __init__(
@@ -164,6 +168,7 @@ class HydraCache(AtomicVerbs):
         lock: Literal["redis"] | None = None,
         lock_lease: float = 10.0,
         lock_wait: float | None = None,
+        max_decompressed: int | str | None = None,
     ) -> None:
         if on_tier_error not in ("degrade", "raise"):
             raise ConfigError(
@@ -186,8 +191,11 @@ class HydraCache(AtomicVerbs):
         self._framing = Framing(
             codec if codec is not None else CborCodec(),
             self._counters,
-            secret=secret.encode("utf-8") if isinstance(secret, str) else secret,
+            secret=check_secret(secret),
             compress_level=compress_level,
+            max_decompressed=self._store.max_entry_size
+            if max_decompressed is None
+            else parse_size(max_decompressed, name="max_decompressed"),
         )
         self._ttls = promotion if promotion is not None else TierTTLs()
         self._flights = SingleFlight(self._lock)

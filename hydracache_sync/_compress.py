@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import zlib
 
-__all__ = ["THRESHOLD", "decompress", "maybe_compress"]
+__all__ = ["CHUNK", "THRESHOLD", "decompress", "maybe_compress"]
 
 #: Payloads at or under this many bytes are never compressed.
 THRESHOLD = 1024
@@ -23,17 +23,40 @@ def maybe_compress(data: bytes, level: int = 1) -> bytes | None:
     return packed if len(packed) < len(data) else None
 
 
-def decompress(data: bytes, limit: int = 1 << 30) -> bytes:
+#: Output produced per inflate step: the most a bomb can overshoot the limit by.
+CHUNK = 64 * 1024
+
+
+def decompress(data: bytes, limit: int) -> bytes:
     """Inflate gzip ``data``; refuse output over ``limit`` bytes (a gzip bomb).
 
+    Inflates in steps of at most :data:`CHUNK` output bytes and stops as soon
+    as the output passes ``limit``, so a bomb costs at most about twice
+    ``limit`` (the pieces and their join) plus one chunk, never what it
+    claims to inflate to.
+
     Raises:
-        ValueError: The bytes are not gzip or inflate past ``limit``.
+        ValueError: The bytes are not one complete gzip member, or inflate
+            past ``limit``.
     """
     inflater = zlib.decompressobj(wbits=31)
+    pieces: list[bytes] = []
+    total = 0
+    pending = data
     try:
-        out = inflater.decompress(data, limit)
+        while not inflater.eof:
+            piece = inflater.decompress(pending, CHUNK)
+            total += len(piece)
+            if total > limit:
+                raise ValueError(
+                    f"gzip payload inflates past the size limit ({limit} bytes)"
+                )
+            pieces.append(piece)
+            if not piece and len(inflater.unconsumed_tail) >= len(pending):
+                break  # no progress: input ended before the end of the member
+            pending = inflater.unconsumed_tail
     except zlib.error as exc:
         raise ValueError(f"bad gzip payload: {exc}") from exc
-    if inflater.unconsumed_tail:
-        raise ValueError("gzip payload inflates past the size limit")
-    return out
+    if not inflater.eof or inflater.unused_data:
+        raise ValueError("bad gzip payload: truncated or trailing bytes")
+    return pieces[0] if len(pieces) == 1 else b"".join(pieces)

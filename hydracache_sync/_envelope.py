@@ -10,11 +10,15 @@ Layout (all integers big-endian)::
     ntags   2 bytes, then per tag: 2-byte length + UTF-8
     body    the codec's bytes (gzip-compressed when GZIP); empty when NEGATIVE
 
-The MAC covers the key, so a signed envelope copied to another key fails to
-verify. ``TRUSTED`` marks a negative entry rebuilt by a tier that stores
-negatives natively (Postgres' ``is_none`` column); the cache accepts it only from
-a tier that declares ``trusted = True``. This module is stdlib only, so tiers may
-use it without importing the codec.
+The MAC covers the key, the header (flags and expiry included), the tags and
+the body, so a signed envelope copied to another key, or with a flag flipped,
+fails to verify. ``TRUSTED`` marks a negative entry rebuilt by a tier that
+stores unsigned negatives natively (Postgres' ``is_none`` column); the cache
+accepts it only from a tier that declares ``trusted = True`` and only without a
+secret: with a secret every stored form, negatives included, must carry a MAC
+that verifies. A negative never carries a body, and unknown flag bits are
+refused. This module is stdlib only, so tiers may use it without importing the
+codec.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ __all__ = [
     "CorruptEnvelope",
     "Unpacked",
     "is_negative",
+    "is_signed",
     "pack",
     "trusted_negative",
     "unpack",
@@ -44,6 +49,7 @@ F_NEGATIVE = 1
 F_GZIP = 2
 F_SIGNED = 4
 F_TRUSTED = 8
+_KNOWN_FLAGS = F_NEGATIVE | F_GZIP | F_SIGNED | F_TRUSTED
 _HEADER = struct.Struct(">BBBd")
 _U16 = struct.Struct(">H")
 _MAC_SIZE = 32
@@ -71,10 +77,12 @@ def _pack_tags(tags: Collection[str]) -> bytes:
     return b"".join(parts)
 
 
-def _mac(secret: bytes, key: str, unsigned: bytes) -> bytes:
-    return hmac.new(
-        secret, key.encode("utf-8") + b"\0" + unsigned, hashlib.sha256
-    ).digest()
+def _mac(secret: bytes, key: str, *parts: bytes | memoryview) -> bytes:
+    """HMAC-SHA256 over the key, a NUL, then ``parts`` (fed without copying)."""
+    mac = hmac.new(secret, key.encode("utf-8") + b"\0", hashlib.sha256)
+    for part in parts:
+        mac.update(part)
+    return mac.digest()
 
 
 def pack(
@@ -94,7 +102,7 @@ def pack(
     rest = _pack_tags(tags) + body
     if secret is None:
         return header + rest
-    return header + _mac(secret, key, header + rest) + rest
+    return header + _mac(secret, key, header, rest) + rest
 
 
 def trusted_negative(expires_at: float | None, tags: Collection[str]) -> bytes:
@@ -108,6 +116,11 @@ def is_negative(data: bytes) -> bool:
     return len(data) >= _HEADER.size and data[0] == MAGIC and bool(data[2] & F_NEGATIVE)
 
 
+def is_signed(data: bytes) -> bool:
+    """Tell whether ``data`` claims a signature (without verifying it)."""
+    return len(data) >= _HEADER.size and bool(data[2] & F_SIGNED)
+
+
 def unpack(
     key: str, data: bytes, *, secret: bytes | None = None, trusted: bool = False
 ) -> Unpacked:
@@ -116,28 +129,36 @@ def unpack(
     Args:
         key: The cache key the bytes were stored under.
         data: The stored bytes.
-        secret: The HMAC secret; when set, unsigned envelopes are rejected.
-        trusted: Whether the tier may hand back ``TRUSTED`` negatives.
+        secret: The HMAC secret; when set, every envelope must be signed with
+            it (``TRUSTED`` negatives included: they are refused).
+        trusted: Whether the tier may hand back ``TRUSTED`` negatives (only
+            honoured without a secret).
 
     Raises:
-        CorruptEnvelope: The bytes are foreign, truncated, of another version, or
-            their signature does not verify.
+        CorruptEnvelope: The bytes are foreign, truncated, of another version,
+            carry unknown flags or a negative with a body, or their signature
+            does not verify.
     """
     if len(data) < _HEADER.size:
         raise CorruptEnvelope("too short")
     magic, version, flags, expires = _HEADER.unpack_from(data)
     if magic != MAGIC or version != VERSION:
         raise CorruptEnvelope("foreign bytes or unknown envelope version")
+    if flags & ~_KNOWN_FLAGS:
+        raise CorruptEnvelope("unknown flags")
     pos = _HEADER.size
     if flags & F_TRUSTED:
-        if not trusted or not flags & F_NEGATIVE:
+        if secret is not None:
+            raise CorruptEnvelope("unsigned negative while a secret is configured")
+        if not trusted or not flags & F_NEGATIVE or flags & F_SIGNED:
             raise CorruptEnvelope("trusted marker from an untrusted tier")
     elif flags & F_SIGNED:
         if secret is None:
             raise CorruptEnvelope("signed entry but no secret configured")
         mac = data[pos : pos + _MAC_SIZE]
         pos += _MAC_SIZE
-        expected = _mac(secret, key, data[: _HEADER.size] + data[pos:])
+        view = memoryview(data)
+        expected = _mac(secret, key, view[: _HEADER.size], view[pos:])
         if not hmac.compare_digest(mac, expected):
             raise CorruptEnvelope("signature does not verify")
     elif secret is not None:
@@ -155,4 +176,6 @@ def unpack(
             pos += size
     except (struct.error, UnicodeDecodeError) as exc:
         raise CorruptEnvelope(f"bad tag block: {exc}") from exc
+    if flags & F_NEGATIVE and pos != len(data):
+        raise CorruptEnvelope("a negative entry carries a body")
     return Unpacked(data[pos:], flags, expires or None, frozenset(tags))

@@ -16,8 +16,35 @@ from ._compress import decompress, maybe_compress
 from ._envelope import F_GZIP, F_NEGATIVE, F_TRUSTED, CorruptEnvelope, pack, unpack
 from ._options import Resolved
 from ._stats import DECODE_ERRORS, Counters
+from .errors import ConfigError
 
-__all__ = ["Found", "Framing"]
+__all__ = ["MIN_SECRET", "Found", "Framing", "check_secret"]
+
+#: The shortest HMAC secret accepted, in bytes (UTF-8 for a ``str``).
+MIN_SECRET = 16
+
+
+def check_secret(secret: object) -> bytes | None:
+    """Return ``secret`` as bytes (``None`` stays ``None``), or raise ConfigError.
+
+    Raises:
+        ConfigError: Not ``str``/``bytes``, or shorter than :data:`MIN_SECRET`
+            bytes (the empty secret included).
+    """
+    if secret is None:
+        return None
+    if isinstance(secret, str):
+        raw = secret.encode("utf-8")
+    elif isinstance(secret, (bytes, bytearray)):
+        raw = bytes(secret)
+    else:
+        raise ConfigError(f"secret must be str or bytes, not {type(secret).__name__}")
+    if len(raw) < MIN_SECRET:
+        raise ConfigError(
+            f"secret of {len(raw)} bytes is too short: use at least {MIN_SECRET} "
+            "random bytes (e.g. secrets.token_hex(32))"
+        )
+    return raw
 
 
 class Found(NamedTuple):
@@ -41,11 +68,13 @@ class Framing:
         *,
         secret: bytes | None,
         compress_level: int,
+        max_decompressed: int,
     ) -> None:
         self.codec = codec
         self._counters = counters
         self._secret = secret
         self._level = compress_level
+        self._max_decompressed = max_decompressed
 
     def encode(
         self, key: str, value: Any, opts: Resolved, *, envelope: bool
@@ -62,7 +91,13 @@ class Framing:
         size = len(body)
         if not envelope:
             return size, None
-        if opts.compress and (packed := maybe_compress(body, self._level)):
+        # A body over the decompression bound is stored plain: readers with
+        # the same bound could not inflate it.
+        if (
+            opts.compress
+            and size <= self._max_decompressed
+            and (packed := maybe_compress(body, self._level))
+        ):
             body, flags = packed, flags | F_GZIP
         ttl = opts.entry_ttl(value)
         expires_at = None if ttl is None else time.time() + ttl
@@ -88,19 +123,20 @@ class Framing:
                 return None
             if flags & F_NEGATIVE:
                 if flags & F_TRUSTED:
-                    # Rebuilt by a trusted tier (Postgres' is_none rows): frame
-                    # it properly before it is promoted into untrusted tiers.
+                    # Rebuilt by a trusted tier (Postgres' is_none rows), which
+                    # unpack() accepts only without a secret: frame it as a
+                    # plain unsigned negative before it is promoted into
+                    # untrusted tiers. Nothing unverified is ever signed.
                     data = pack(
                         key,
                         b"",
                         flags=F_NEGATIVE,
                         expires_at=expires_at,
                         tags=tags,
-                        secret=self._secret,
                     )
                 return Found(None, expires_at, tags, 0, data, position)
             if flags & F_GZIP:
-                body = decompress(body)
+                body = decompress(body, self._max_decompressed)
             value = self.codec.decode(body)
         except (CorruptEnvelope, ValueError):
             self._counters.add(DECODE_ERRORS)

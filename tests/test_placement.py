@@ -183,11 +183,11 @@ class TestUntrustedBytes:
         """With a secret, unsigned or wrongly signed entries are misses."""
         shared = MemoryTier()
         HydraCache(shared=shared).set("unsigned", 1)
-        HydraCache(shared=shared, secret="other").set("other", 1)
-        ours = HydraCache(shared=shared, secret="s3cret")
+        HydraCache(shared=shared, secret="other-0123456789abcdef").set("other", 1)
+        ours = HydraCache(shared=shared, secret="s3cret-0123456789abcdef")
         ours.set("mine", 1)
         shared.set("moved", shared.get("mine") or b"", None, ())
-        reader = HydraCache(shared=shared, secret="s3cret")
+        reader = HydraCache(shared=shared, secret="s3cret-0123456789abcdef")
         assert reader.get("mine") == 1
         assert [reader.get(k) for k in ("unsigned", "other", "moved")] == [
             None,

@@ -486,6 +486,76 @@ class TestNegativeCaching:
         assert (0, 1, 0) == (stats.decode_errors, stats.shared_hits, store.reads)
 
 
+SECRET = "a-secret-of-at-least-16-bytes"
+
+
+class TestSecretCoversPostgres:
+    """With ``secret=`` no stored form in Postgres bypasses the MAC."""
+
+    def plant(self, admin: Any, schema: str, key: str, value: Any) -> None:
+        """Write a row by hand, as someone with table access but no secret."""
+        import psycopg2.sql
+
+        with admin.cursor() as cur:
+            cur.execute(
+                psycopg2.sql.SQL(
+                    "INSERT INTO {}.hydracache (key, value, is_none)"
+                    " VALUES (%s, %s, %s)"
+                ).format(psycopg2.sql.Identifier(schema)),
+                (key, value, value is None),
+            )
+
+    def test_planted_negatives_are_refused_and_never_promoted(
+        self,
+        make_durable: Any,
+        make_shared: Any,
+        caches: list[HydraCache],
+        admin: Any,
+        postgres_schema: str,
+    ) -> None:
+        """An ``is_none`` row and bytes carrying the trusted-negative flags are
+        decode errors: the loader runs, and nothing reaches Redis signed."""
+        from hydracache_sync._envelope import trusted_negative
+
+        self.plant(admin, postgres_schema, "planted:row", None)
+        forged = psycopg2.Binary(trusted_negative(None, ()))
+        self.plant(admin, postgres_schema, "planted:flags", forged)
+        shared = make_shared()
+        cache = HydraCache(shared=shared, durable=make_durable(), secret=SECRET)
+        caches.append(cache)
+        loaded = [cache.get_or_load(k, lambda: "real") for k in ("planted:row",)]
+        assert ["real"] == loaded
+        assert "miss" == cache.get("planted:flags", "miss")
+        stats = cache.stats()
+        assert (2, 0, 1) == (stats.decode_errors, stats.durable_hits, stats.loads)
+        assert shared.get("planted:flags") is None
+        redis_only = HydraCache(shared=make_shared(), secret=SECRET)
+        caches.append(redis_only)
+        assert "miss" == redis_only.get("planted:flags", "miss")
+
+    def test_signed_negative_round_trips(
+        self,
+        make_durable: Any,
+        caches: list[HydraCache],
+        admin: Any,
+        postgres_schema: str,
+    ) -> None:
+        """A None cached with a secret is stored as its signed envelope (not
+        ``is_none``) and read back by another cache without running its loader."""
+        writer = HydraCache(durable=make_durable(), secret=SECRET)
+        caches.append(writer)
+        kwargs: dict[str, Any] = {"cost": Cost.EXPENSIVE, "negative_ttl": 60}
+        assert writer.get_or_load("gone", lambda: None, ttl=600, **kwargs) is None
+        row = pg_row(admin, postgres_schema, "gone")
+        assert row is not None
+        assert row[1] is False
+        reader = HydraCache(durable=make_durable(), secret=SECRET)
+        caches.append(reader)
+        assert reader.get_or_load("gone", lambda: "ran", ttl=600, **kwargs) is None
+        stats = reader.stats()
+        assert (1, 0, 0) == (stats.durable_hits, stats.loads, stats.decode_errors)
+
+
 @pytest.mark.fault
 def test_postgres_stopped_under_eight_threads() -> None:
     """A private Postgres stopped while 8 threads call get_or_load: callers

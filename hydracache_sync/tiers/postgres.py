@@ -201,9 +201,11 @@ def _ttl_param(ttl: float | None) -> float | None:
 class PostgresStore(BaseTier):
     """The durable tier: envelope bytes in a PostgreSQL table, via psycopg2.
 
-    Negative entries (a cached ``None``) are stored natively as ``value NULL,
-    is_none TRUE`` and read back as a trusted negative envelope
-    (:func:`hydracache_sync._envelope.trusted_negative`), hence ``trusted``.
+    Unsigned negative entries (a cached ``None`` without ``secret=``) are
+    stored natively as ``value NULL, is_none TRUE`` and read back as a trusted
+    negative envelope (:func:`hydracache_sync._envelope.trusted_negative`),
+    hence ``trusted``; a cache with a secret refuses those, and its signed
+    negatives are stored as their envelope bytes.
 
     Connections come from a :class:`psycopg2.pool.ThreadedConnectionPool`:
 
@@ -725,8 +727,12 @@ class PostgresStore(BaseTier):
     def _row(
         key: str, data: bytes, ttl: float | None, tags: Collection[str]
     ) -> tuple[str, bytes | None, bool, float | None, list[str]]:
-        """Build the column values for one upsert."""
-        if _envelope.is_negative(data):
+        """Build the column values for one upsert.
+
+        Only an unsigned negative is stored natively: a signed one keeps its
+        envelope (and MAC), so ``secret=`` covers negatives here too.
+        """
+        if _envelope.is_negative(data) and not _envelope.is_signed(data):
             return key, None, True, _ttl_param(ttl), list(tags)
         return key, data, False, _ttl_param(ttl), list(tags)
 
@@ -735,7 +741,7 @@ class PostgresStore(BaseTier):
     ) -> None:
         """Upsert ``data`` with its tags; ``ttl`` seconds from the server's now.
 
-        A negative envelope is stored as ``value NULL, is_none TRUE``.
+        An unsigned negative envelope is stored as ``value NULL, is_none TRUE``.
         """
         self._run(_no_result, self._sql["set"], self._row(key, data, ttl, tags))
 

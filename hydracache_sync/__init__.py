@@ -7,6 +7,7 @@ Only this module is the public surface; implementation modules are private.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from ._cache import HydraCache as HydraCache
@@ -30,6 +31,7 @@ from ._types import MISSING as MISSING
 from ._views import CacheView as CacheView
 from ._views import KeyBuilder as KeyBuilder
 from ._views import TypedView as TypedView
+from .errors import CacheClosedError as CacheClosedError
 from .errors import CodecError as CodecError
 from .errors import ConfigError as ConfigError
 from .errors import HydraCacheError as HydraCacheError
@@ -46,9 +48,14 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# A library logs but never configures logging: without this handler an app
+# with no logging set up would get our warnings from Python's last resort.
+logging.getLogger("hydracache_sync").addHandler(logging.NullHandler())
+
 __all__ = [
     "MISSING",
     "BoundCachedFunction",
+    "CacheClosedError",
     "CacheOptions",
     "CacheStats",
     "CacheView",

@@ -36,7 +36,7 @@ from ._types import UNSET, Unset
 from ._units import parse_seconds, parse_size
 from ._verbs import AtomicVerbs
 from ._views import CacheView, KeyBuilder, TypedView
-from .errors import CodecError, ConfigError, InvalidKey
+from .errors import CacheClosedError, CodecError, ConfigError, InvalidKey
 from .tiers.base import (
     Broadcaster,
     Locking,
@@ -184,7 +184,7 @@ class HydraCache(AtomicVerbs):
         self._timings = Timings()
         self._store.bind(self._lock, _Listener(self._counters))
         # The hit path reads these three bound attributes and nothing else.
-        self._entries_get = self._store.entries.get
+        self._entries_get: Callable[[str], LocalEntry | None] = self._store.entries.get
         self._now = self._store.timer
         self._hit = self._counters.hit
 
@@ -331,6 +331,7 @@ class HydraCache(AtomicVerbs):
         return self._get_slow(key, default)
 
     def _get_slow(self, key: str, default: Any) -> Any:
+        self._ensure_open()
         check_key(key)
         entry = self._store.lookup(key)
         if entry is not None:
@@ -347,6 +348,7 @@ class HydraCache(AtomicVerbs):
 
     def contains(self, key: str) -> bool:
         """Tell whether a usable value is present (expired entries are removed)."""
+        self._ensure_open()
         check_key(key)
         if self._store.lookup(key) is not None:
             return True
@@ -357,6 +359,7 @@ class HydraCache(AtomicVerbs):
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """Return a dict of the keys found (missing keys are absent)."""
+        self._ensure_open()
         found: dict[str, Any] = {}
         missing: list[str] = []
         for key in keys:
@@ -481,6 +484,7 @@ class HydraCache(AtomicVerbs):
     try_get_or_insert_with = get_or_load
 
     def _load(self, key: str, loader: Callable[[], T], opts: Resolved) -> T:
+        self._ensure_open()
         check_key(key)
         if opts.refreshing:
             entry = self._store.lookup_stale(key)
@@ -661,6 +665,7 @@ class HydraCache(AtomicVerbs):
             CodecError: ``value`` cannot be encoded; nothing is stored.
             InvalidKey: ``key`` is not a usable key.
         """
+        self._ensure_open()
         check_key(key)
         opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
         self._write(key, value, opts)
@@ -682,6 +687,7 @@ class HydraCache(AtomicVerbs):
         compress: bool | Unset = UNSET,
     ) -> None:
         """Store several values; all are encoded first, so a bad one stores none."""
+        self._ensure_open()
         opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
         prepared = [
             (
@@ -931,6 +937,7 @@ class HydraCache(AtomicVerbs):
         return removed
 
     def _invalidate(self, op: str, arg: str) -> int:
+        self._ensure_open()
         with self._lock:
             removed = self._drop_locally(op, arg)
         for remote in self._remotes:
@@ -1091,20 +1098,54 @@ class HydraCache(AtomicVerbs):
         return len(self._store)
 
     def close(self) -> None:
-        """Stop background work and close the remote tiers.
+        """Close the cache for good: stop background work, close the remote tiers.
 
         Background refreshes finish first; no thread of this cache outlives
-        ``close()``. The local tier stays usable.
+        ``close()``. The local copies are dropped, and every later operation
+        raises :class:`~hydracache_sync.errors.CacheClosedError` (``stats()``
+        still answers). Closing again does nothing.
+
+        .. versionchanged:: 0.2
+           ``close()`` is final; the local tier no longer serves afterwards.
         """
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             executor, self._executor = self._executor, None
+            # The hit paths (here, in views) read through this attribute: from
+            # now on it refuses, at no cost to an open cache's hits.
+            self._entries_get = self._closed_lookup
         if self._listener is not None:
             self._listener.stop()
         if executor is not None:
             executor.shutdown(wait=True)
+        with self._lock:
+            self._coherent = False
+            self._store.clear()
         for remote in self._remotes:
             remote.store.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called.
+
+        .. versionadded:: 0.2
+        """
+        return self._closed
+
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise CacheClosedError(self._describe())
+
+    def _closed_lookup(self, key: str) -> LocalEntry | None:
+        raise CacheClosedError(self._describe())
+
+    def _describe(self) -> str:
+        tiers = ", ".join(
+            ["local", *(f"{r.role.value}={r.store.name}" for r in self._remotes)]
+        )
+        return f"<HydraCache {tiers} at {id(self):#x}>"
 
     def __enter__(self) -> HydraCache:
         return self

@@ -68,7 +68,7 @@ from ._options import TTL, CacheOptions, resolve_ttl
 from ._placement import Cost
 from ._types import MISSING, UNSET, Unset
 from ._units import parse_seconds
-from ._views import CacheView, TypedView, check_name
+from ._views import CacheView, TypedView, namespace_prefix
 from .errors import ConfigError, InvalidKey
 
 if TYPE_CHECKING:
@@ -759,7 +759,7 @@ def hydra_cache(
     """
     target = _check_target(cache)
     if namespace is not None:
-        check_name(namespace, "namespace")
+        namespace_prefix(namespace)
     options = CacheOptions()
     if ttl is not UNSET:
         resolve_ttl(ttl, None)  # validate now

@@ -38,19 +38,27 @@ def _tier(value: Tier | str, field: str) -> Tier:
 
 @dataclass(frozen=True, slots=True)
 class TierPlan:
-    """Map each cost class to its base tier (overrides the default table)."""
+    """Map cost classes to base tiers, overriding the default table.
 
-    cheap: Tier | str = Tier.LOCAL
-    moderate: Tier | str = Tier.SHARED
-    expensive: Tier | str = Tier.DURABLE
+    A cost class the plan does not name follows the default table with its
+    fallbacks (``TierPlan(cheap="shared")`` changes only cheap entries), so
+    only the tiers a plan names must be configured.
+    """
+
+    cheap: Tier | str | None = None
+    moderate: Tier | str | None = None
+    expensive: Tier | str | None = None
 
     def __post_init__(self) -> None:
         for field in ("cheap", "moderate", "expensive"):
-            object.__setattr__(self, field, _tier(getattr(self, field), field))
+            value = getattr(self, field)
+            if value is not None:
+                object.__setattr__(self, field, _tier(value, field))
 
-    def tier_for(self, cost: Cost) -> Tier:
-        """Return the base tier planned for ``cost``."""
-        return Tier(getattr(self, cost.value))
+    def tier_for(self, cost: Cost) -> Tier | None:
+        """Return the base tier planned for ``cost`` (``None``: not named)."""
+        value = getattr(self, cost.value)
+        return None if value is None else Tier(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +90,16 @@ def resolve_base(
     Args:
         cost: The entry's cost class.
         never: Whether it never expires (``Expires.NEVER``): durable when present.
-        plan: An explicit plan (validated at construction) or ``None`` for the
-            default table, which falls back to the nearest configured tier.
+        plan: An explicit plan (validated at construction) or ``None``. The
+            default table, used for every cost the plan does not name, falls
+            back to the nearest configured tier.
         configured: The tiers this cache has (always including local).
     """
     if never and Tier.DURABLE in configured:
         return Tier.DURABLE
-    if plan is not None:
-        return plan.tier_for(cost)
+    planned = None if plan is None else plan.tier_for(cost)
+    if planned is not None:
+        return planned
     if cost is Cost.CHEAP:
         return Tier.LOCAL
     if cost is Cost.EXPENSIVE and Tier.DURABLE in configured:
@@ -101,7 +111,7 @@ def validate_plan(plan: TierPlan, configured: frozenset[Tier]) -> None:
     """Raise ConfigError when ``plan`` names a tier this cache does not have."""
     for cost in Cost:
         tier = plan.tier_for(cost)
-        if tier not in configured:
+        if tier is not None and tier not in configured:
             raise ConfigError(
                 f"TierPlan sends {cost.name} entries to the {tier.value!r} tier, "
                 "which this cache does not configure"

@@ -53,6 +53,26 @@ def check_name(name: object, what: str) -> str:
     return name
 
 
+def namespace_prefix(name: object) -> str:
+    """Return the key prefix of a namespace: ``"a:b"`` nests ``a`` then ``b``.
+
+    Raises:
+        ConfigError: ``name`` is not a ``str``, or one of its ``:``-separated
+            parts is empty or holds ``*``, ``@``, whitespace or control
+            characters.
+    """
+    if not isinstance(name, str):
+        raise ConfigError(f"namespace {name!r} must be a str")
+    parts = name.split(":")
+    for part in parts:
+        if not _NAME.match(part):
+            raise ConfigError(
+                f"namespace {name!r}: each ':'-separated part must be a non-empty "
+                "str without '*', '@', whitespace or control characters"
+            )
+    return name + ":"
+
+
 def _flat(prefix: str, key: object) -> str:
     if not isinstance(key, str):
         raise InvalidKey(f"cache keys are str, not {type(key).__name__}: {key!r}")
@@ -438,11 +458,14 @@ class CacheView:
     def namespace(self, name: str) -> CacheView:
         """Return a nested view prefixed ``name:`` inside this one.
 
+        ``"a:b"`` is the namespace ``b`` inside ``a``: ``namespace("a:b")``
+        equals ``namespace("a").namespace("b")``.
+
         Raises:
-            ConfigError: ``name`` contains ``:``, ``*``, ``@``, whitespace or
-                control characters, or is empty.
+            ConfigError: A ``:``-separated part of ``name`` is empty or
+                contains ``*``, ``@``, whitespace or control characters.
         """
-        return CacheView(self._cache, f"{self._prefix}{check_name(name, 'namespace')}:")
+        return CacheView(self._cache, self._prefix + namespace_prefix(name))
 
     def version(self, version: str) -> CacheView:
         """Return this namespace at a version: ``audio:`` becomes ``audio@v1:``.

@@ -7,6 +7,7 @@
     ├── MissingDependencyError (also ImportError) names the extra to install
     ├── CodecError (also TypeError)               a value cannot be encoded
     ├── InvalidKey (also KeyError)                a bad key or key segment
+    ├── CacheClosedError                          the cache was closed
     └── TierError                                 a tier failed (raised only with
         ├── TierUnavailableError                  ``on_tier_error="raise"``)
         └── TierTimeoutError (also TimeoutError)
@@ -18,6 +19,7 @@ them to :class:`TierError`, chained with ``from``.
 from __future__ import annotations
 
 __all__ = [
+    "CacheClosedError",
     "CodecError",
     "ConfigError",
     "HydraCacheError",
@@ -51,6 +53,22 @@ class InvalidKey(HydraCacheError, KeyError):
     def __str__(self) -> str:
         # KeyError.__str__ repr()s its argument; a message reads better plainly.
         return str(self.args[0]) if self.args else ""
+
+
+class CacheClosedError(HydraCacheError):
+    """The cache was closed; it serves nothing any more.
+
+    Args:
+        cache: A description of the closed cache (its ``repr``).
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, cache: str) -> None:
+        super().__init__(
+            f"{cache} is closed: close() is final, build a new cache to go on"
+        )
+        self.cache = cache
 
 
 class TierError(HydraCacheError):

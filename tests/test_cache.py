@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import decimal
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,14 +14,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hydracache_sync import (
+    CacheClosedError,
     CacheOptions,
     CodecError,
     ConfigError,
     Expires,
     HydraCache,
+    HydraCacheError,
     InvalidKey,
     LocalStore,
     Uncached,
+    hydra_cache,
 )
 from hydracache_sync.testing import FakeClock
 
@@ -391,3 +394,84 @@ class TestTypedViews:
         assert reader.codec.decode(data) == {"x": 5, "y": 6}
         reader.typed(Point, "points")
         assert Point(5, 6) == reader.codec.decode(data)
+
+
+class TestClose:
+    """close() is final: every later operation raises CacheClosedError."""
+
+    @pytest.mark.parametrize(
+        ("name", "call"),
+        [
+            ("get", lambda c: c.get("k")),
+            ("get_or_load", lambda c: c.get_or_load("k", lambda: 2)),
+            ("set", lambda c: c.set("k", 2)),
+            ("set_many", lambda c: c.set_many({"k": 2})),
+            ("get_many", lambda c: c.get_many(["k"])),
+            ("contains", lambda c: "k" in c),
+            ("delete", lambda c: c.delete("k")),
+            ("invalidate_tag", lambda c: c.invalidate_tag("t")),
+            ("invalidate", lambda c: c.invalidate("k*")),
+            ("clear", lambda c: c.clear()),
+            ("view get", lambda c: c.namespace("n").get("k")),
+            ("key get", lambda c: c.key("users", 1).get(lambda: 2)),
+            ("typed set", lambda c: c.typed(int, "n").set("k", 2)),
+        ],
+    )
+    def test_every_operation_raises_after_close(
+        self, name: str, call: Callable[[HydraCache], object]
+    ) -> None:
+        """A closed cache serves nothing, not even what its local tier held."""
+        cache = HydraCache.local()
+        cache.set("k", 1)
+        cache.set("n:k", 1)
+        cache.set("users:1", 1)
+        cache.close()
+        with pytest.raises(CacheClosedError, match="HydraCache local") as info:
+            call(cache)
+        assert isinstance(info.value, HydraCacheError), name
+        assert 0 == len(cache)
+
+    def test_hit_path_refuses_too(self) -> None:
+        """A key that was a local hit before close() raises, it is not served."""
+        cache = HydraCache.local()
+        cache.set("k", 1)
+        assert 1 == cache.get("k")
+        cache.close()
+        with pytest.raises(CacheClosedError):
+            cache.get("k")
+        with pytest.raises(CacheClosedError):
+            cache.get_or_load("k", lambda: 2)
+
+    def test_decorator_on_a_closed_cache_raises(self) -> None:
+        """A decorated function bound to a closed cache raises, hit or not."""
+        cache = HydraCache.local()
+        calls: list[int] = []
+
+        @hydra_cache(cache=cache)
+        def double(x: int) -> int:
+            calls.append(x)
+            return 2 * x
+
+        assert 4 == double(2)
+        cache.close()
+        with pytest.raises(CacheClosedError):
+            double(2)
+        assert [2] == calls
+
+    def test_second_close_does_nothing(self) -> None:
+        """close() twice (or via the context manager and again) is a no-op."""
+        with HydraCache.local() as cache:
+            cache.set("k", 1)
+        assert cache.closed
+        cache.close()
+        assert cache.closed
+        assert 0 == cache.stats().hits
+
+    def test_error_names_the_cache(self) -> None:
+        """The message names the cache (its tiers and identity)."""
+        cache = HydraCache.local()
+        cache.close()
+        with pytest.raises(CacheClosedError) as info:
+            cache.set("k", 1)
+        assert f"{id(cache):#x}" in str(info.value)
+        assert str(info.value).startswith(info.value.cache)

@@ -362,7 +362,7 @@ class TestOptions:
             {"cost": "cheap"},
             {"key": "user"},
             {"unless": 5},
-            {"namespace": "a:b"},
+            {"namespace": "a::b"},
             {"tags": "users"},
         ],
     )

@@ -45,3 +45,21 @@ def test_import_works_without_drivers() -> None:
     ).stdout
     assert "hydracache_sync[redis]" in out
     assert "hydracache_sync[postgres]" in out
+
+
+def test_library_logger_has_a_null_handler() -> None:
+    """An app without logging set up gets none of our warnings on stderr.
+
+    Without the ``NullHandler`` Python's last-resort handler would print the
+    degraded tier's warning here.
+    """
+    code = (
+        "import logging, hydracache_sync as h\n"
+        "assert any(isinstance(x, logging.NullHandler)"
+        " for x in logging.getLogger('hydracache_sync').handlers)\n"
+        "logging.getLogger('hydracache_sync').warning('a tier failed')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    )
+    assert "" == done.stderr

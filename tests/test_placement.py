@@ -63,9 +63,75 @@ def test_plan_overrides_and_is_validated() -> None:
     assert cache.base_tier(Cost.CHEAP) == Tier.SHARED
     assert cache.base_tier(Cost.MODERATE) == Tier.LOCAL
     with pytest.raises(ConfigError, match="durable"):
-        HydraCache(shared=MemoryTier(), plan=TierPlan())
+        HydraCache(shared=MemoryTier(), plan=TierPlan(expensive="durable"))
     with pytest.raises(ConfigError):
         TierPlan(cheap="memcached")
+
+
+@pytest.mark.parametrize(
+    ("shared", "durable", "plan", "expected"),
+    [
+        # Only the named cost moves; the others follow the default table.
+        (
+            True,
+            False,
+            TierPlan(cheap="shared"),
+            (Tier.SHARED, Tier.SHARED, Tier.SHARED),
+        ),
+        (
+            True,
+            True,
+            TierPlan(cheap="shared"),
+            (Tier.SHARED, Tier.SHARED, Tier.DURABLE),
+        ),
+        (
+            False,
+            False,
+            TierPlan(moderate="local"),
+            (Tier.LOCAL, Tier.LOCAL, Tier.LOCAL),
+        ),
+        (
+            False,
+            True,
+            TierPlan(cheap="durable"),
+            (Tier.DURABLE, Tier.LOCAL, Tier.DURABLE),
+        ),
+        (True, True, TierPlan(), (Tier.LOCAL, Tier.SHARED, Tier.DURABLE)),
+        (
+            True,
+            True,
+            TierPlan(expensive=Tier.SHARED),
+            (Tier.LOCAL, Tier.SHARED, Tier.SHARED),
+        ),
+    ],
+)
+def test_partial_plan_keeps_the_default_table_for_unnamed_costs(
+    shared: bool,
+    durable: bool,
+    plan: TierPlan,
+    expected: tuple[Tier, Tier, Tier],
+) -> None:
+    """Unnamed costs resolve with the default table and its fallbacks.
+
+    Only the tiers a plan names must be configured: a partial plan on a
+    local+shared cache never asks for the durable tier.
+    """
+    cache = HydraCache(
+        shared=MemoryTier("s") if shared else None,
+        durable=MemoryTier("d") if durable else None,
+        plan=plan,
+    )
+    assert expected == tuple(cache.base_tier(cost) for cost in Cost)
+
+
+def test_partial_plan_names_only_its_own_fields() -> None:
+    """A partial plan keeps ``None`` for the costs it leaves to the table."""
+    plan = TierPlan(cheap="shared")
+    assert (Tier.SHARED, None, None) == (
+        plan.tier_for(Cost.CHEAP),
+        plan.tier_for(Cost.MODERATE),
+        plan.tier_for(Cost.EXPENSIVE),
+    )
 
 
 def test_writes_go_to_base_with_bounded_copies_above() -> None:

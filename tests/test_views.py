@@ -49,13 +49,37 @@ class TestNamespaces:
         assert "plain" == audio.get("a")
         assert "audio:x@v2:" == audio.namespace("x").version("v2").prefix
 
-    @pytest.mark.parametrize("name", ["a:b", "a*", "a@b", "a b", "", "\x00", 5])
+    @pytest.mark.parametrize("name", ["a*", "a@b", "a b", "", "\x00", 5])
     def test_bad_names(self, cache: HydraCache, name: object) -> None:
-        """Names with ':', '*', '@', whitespace or controls are refused."""
+        """Names with '*', '@', whitespace or controls are refused."""
         with pytest.raises(ConfigError):
             cache.namespace(name)  # type: ignore[arg-type]
         with pytest.raises(ConfigError):
             cache.namespace("ok").version(name)  # type: ignore[arg-type]
+
+    def test_colons_nest(self, cache: HydraCache) -> None:
+        """``"a:b"`` is the namespace ``b`` inside ``a``: same view, same keys."""
+        nested = cache.namespace("tenant").namespace("7").namespace("users")
+        assert nested == cache.namespace("tenant:7:users")
+        assert nested == cache.namespace("tenant:7").namespace("users")
+        cache.namespace("tenant:7:users").set("1", "ann")
+        assert "ann" == nested.get("1")
+        assert "ann" == cache.get("tenant:7:users:1")
+        assert (
+            "tenant:7:users@v2:"
+            == cache.namespace("tenant:7:users").version("v2").prefix
+        )
+
+    @pytest.mark.parametrize("name", ["a:", ":a", "a::b", ":", "a:b*", "a:b c"])
+    def test_bad_nested_names(self, cache: HydraCache, name: str) -> None:
+        """Every ':'-separated part must be a valid name; the error says which."""
+        with pytest.raises(ConfigError, match="':'-separated part"):
+            cache.namespace(name)
+
+    def test_version_names_keep_refusing_colons(self, cache: HydraCache) -> None:
+        """A version is one name: ':' in it is still a ConfigError."""
+        with pytest.raises(ConfigError):
+            cache.namespace("ok").version("a:b")
 
     def test_version_needs_an_unversioned_namespace(self, cache: HydraCache) -> None:
         """version() of the root or of a version is a ConfigError."""
@@ -157,6 +181,15 @@ class TestTypedViews:
         with pytest.raises(TypeError):
             users.set_many({"1": User(1, "a"), "2": "nope"})  # type: ignore[dict-item]
         assert 0 == len(cache)
+
+    def test_namespace_with_colons_nests(self, cache: HydraCache) -> None:
+        """``typed(User, "tenant:7:users")`` equals the nested typed namespaces."""
+        users = cache.typed(User, "tenant:7:users")
+        nested = cache.namespace("tenant").namespace("7").typed(User, "users")
+        assert nested == users
+        users.set("1", User(1, "ann"))
+        assert User(1, "ann") == nested.get("1")
+        assert "tenant:7:users:" == users.prefix
 
     def test_loader_results_are_checked(self, cache: HydraCache) -> None:
         """A loader returning a non-T raises TypeError; None (a negative) passes."""

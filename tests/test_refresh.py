@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
 from hydracache_sync import ConfigError, HydraCache
 from hydracache_sync.testing import FakeClock
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
 
 
 def _refresh_threads() -> list[threading.Thread]:
@@ -47,8 +58,9 @@ def test_stale_value_served_while_one_refresh_runs() -> None:
     assert time.monotonic() - started < 1.0, "callers must not wait for the refresh"
     assert ["v1"] * 20 == served
     source.gate.set()
-    cache.close()  # waits for the background refresh
+    assert wait_until(lambda: cache.get("k") is not None)
     assert "v2" == cache.get("k")
+    cache.close()  # waits for background work: no refresh thread is left
     stats = cache.stats()
     assert 2 == source.calls
     assert (20, 1, 0) == (stats.stale_hits, stats.refreshes, stats.early_refreshes)
@@ -90,9 +102,10 @@ def test_failed_refresh_keeps_the_stale_value() -> None:
         raise RuntimeError("backend down")
 
     assert "old" == cache.get_or_load("k", broken, ttl=10, stale_while_revalidate=30)
-    cache.close()
-    assert 1 == cache.stats().load_errors
+    assert wait_until(lambda: cache.stats().load_errors == 1)
     assert "old" == cache.get_or_load("k", broken, ttl=10, stale_while_revalidate=30)
+    cache.close()
+    assert 2 == cache.stats().load_errors
 
 
 def test_early_refresh_starts_before_expiry() -> None:

@@ -93,6 +93,7 @@ class AtomicVerbs:
         def _unsettle(self, flight: Flight | None) -> None: ...
         def _publish(self, op: str, arg: str) -> None: ...
         def _drop_locally(self, op: str, arg: str) -> int: ...
+        def _ensure_open(self) -> None: ...
 
     # -- public verbs ------------------------------------------------------------
 
@@ -229,6 +230,7 @@ class AtomicVerbs:
         """
         from ._cache import check_key  # the engine module imports this one
 
+        self._ensure_open()
         unique = list(dict.fromkeys(check_key(key) for key in keys))
         if not unique:
             return 0
@@ -260,6 +262,7 @@ class AtomicVerbs:
     def _read_current(self, key: str, position: int) -> _Current | None:
         from ._cache import check_key
 
+        self._ensure_open()
         check_key(key)
         if position == 0 or not self._remotes:
             entry = self._store.lookup(key)
@@ -285,6 +288,7 @@ class AtomicVerbs:
         """Run ``change`` on the current entry and store its result atomically."""
         from ._cache import check_key
 
+        self._ensure_open()
         check_key(key)
         if position == 0:
             with self._lock:

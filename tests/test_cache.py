@@ -415,6 +415,11 @@ class TestClose:
             ("view get", lambda c: c.namespace("n").get("k")),
             ("key get", lambda c: c.key("users", 1).get(lambda: 2)),
             ("typed set", lambda c: c.typed(int, "n").set("k", 2)),
+            ("add", lambda c: c.add("new", 2)),
+            ("incr", lambda c: c.incr("k")),
+            ("touch", lambda c: c.touch("k", 5)),
+            ("ttl", lambda c: c.ttl("k")),
+            ("delete_many", lambda c: c.delete_many(["k"])),
         ],
     )
     def test_every_operation_raises_after_close(

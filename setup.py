@@ -8,6 +8,8 @@ EXTRAS = {
     "redis": ["redis>=5"],
     "postgres": ["psycopg2-binary>=2.9"],
     "flask": ["flask>=2.2"],
+    "django": ["django>=4.2"],
+    "flask-caching": ["flask-caching>=2.0"],
     "prometheus": ["prometheus_client>=0.17"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})

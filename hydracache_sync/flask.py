@@ -37,6 +37,14 @@ Configuration (``app.config``; every key is optional):
 ``HYDRACACHE_SECRET``           HMAC key signing remote entries (``None``)
 ``HYDRACACHE_ON_TIER_ERROR``    ``"degrade"`` (default) or ``"raise"``
 ``HYDRACACHE_COMPRESS``         gzip remote payloads over 1 KB (``False``)
+``HYDRACACHE_LOCK``             ``"redis"``: one load across processes
+``HYDRACACHE_STALE_WHILE_REVALIDATE``  seconds an expired entry is served
+                                while one background refresh runs
+``HYDRACACHE_BROADCAST``        cross-process invalidation (``True``)
+``HYDRACACHE_DISABLED``         ``True``: views and ``memoize`` bypass the
+                                cache (tests)
+``HYDRACACHE_IGNORE_QUERY``     query parameters left out of view keys,
+                                ``fnmatch`` patterns (``("utm_*",)``)
 =============================== ==============================================
 
 .. versionadded:: 0.1
@@ -54,6 +62,7 @@ from typing import Any, ParamSpec, cast
 from urllib.parse import quote, urlencode
 
 from ._cache import HydraCache
+from ._codec import Codec
 from ._placement import TierTTLs
 from .errors import ConfigError, MissingDependencyError
 from .tiers.base import RemoteTier
@@ -99,11 +108,14 @@ def _seconds(value: object, name: str) -> float | None:
     return float(value)
 
 
-def cache_from_config(config: Mapping[str, Any]) -> HydraCache:
+def cache_from_config(
+    config: Mapping[str, Any], *, codec: Codec | None = None
+) -> HydraCache:
     """Build a HydraCache from ``HYDRACACHE_*`` settings (see the module docs).
 
     Args:
         config: A mapping such as ``app.config``.
+        codec: The value codec (default: CBOR).
 
     Returns:
         A cache with a local tier, plus Redis and Postgres when configured.
@@ -147,6 +159,10 @@ def cache_from_config(config: Mapping[str, Any]) -> HydraCache:
             on_tier_error=get("HYDRACACHE_ON_TIER_ERROR", "degrade"),
             secret=get("HYDRACACHE_SECRET"),
             compress=bool(get("HYDRACACHE_COMPRESS", False)),
+            codec=codec,
+            lock=get("HYDRACACHE_LOCK"),
+            stale_while_revalidate=get("HYDRACACHE_STALE_WHILE_REVALIDATE"),
+            broadcast=bool(get("HYDRACACHE_BROADCAST", True)),
         )
     except BaseException:
         for store in (shared, durable):

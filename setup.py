@@ -13,7 +13,10 @@ EXTRAS = {
     "prometheus": ["prometheus_client>=0.17"],
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
-EXTRAS["dev"] = EXTRAS["all"] + [
+# `hydracache bench`: rich draws its progress bar and tables; the peers it
+# compares against are cachetools and dogpile.cache (not part of "all").
+EXTRAS["bench"] = ["rich>=13", "cachetools>=5", "dogpile.cache>=1.3"]
+EXTRAS["dev"] = EXTRAS["all"] + EXTRAS["bench"] + [
     "pytest>=7",
     "pytest-timeout>=2",
     "hypothesis>=6",
@@ -21,7 +24,6 @@ EXTRAS["dev"] = EXTRAS["all"] + [
     "mypy>=1.10",
     "types-cachetools",
     "types-psycopg2",
-    "dogpile.cache>=1.3",
     "docutils",  # tests/test_docs.py checks README.rst and docs/ render cleanly
 ]
 

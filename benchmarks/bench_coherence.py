@@ -13,7 +13,7 @@
 The server: ``--redis URL``, else ``$HYDRACACHE_REDIS_URL``, else
 redis://127.0.0.1:6379/0; keys under a unique prefix, removed at the end.
 Skipped with a note when the server cannot be reached. The scenarios live in
-``hydracache_sync._bench`` (``hydracache bench --redis URL`` runs them too).
+``hydracache_sync.bench`` (``hydracache bench --redis URL`` runs them too).
 
     python benchmarks/bench_coherence.py [--quick] [--redis URL] [--json FILE]
 """
@@ -21,27 +21,13 @@ Skipped with a note when the server cannot be reached. The scenarios live in
 from __future__ import annotations
 
 import argparse
-import sys
 
-from _harness import Report, bench_main
-
-from hydracache_sync._bench import (
-    coherence_report,
-    redis_unreachable,
-    resolve_redis_url,
-)
+from _harness import Report, bench_main, run_family
 
 
 def run(args: argparse.Namespace) -> Report | None:
     """Measure coherence; ``None`` (with a note) when Redis is unreachable."""
-    url = resolve_redis_url(args.redis)
-    reason = redis_unreachable(url)
-    if reason is not None:
-        # Beside run.py's own "[coherence] ..." line (stderr when --json is "-").
-        out = sys.stderr if args.json == "-" else sys.stdout
-        print(f"[coherence] skipped: {reason}", file=out, flush=True)
-        return None
-    return coherence_report(url, quick=args.quick, progress=args.progress)
+    return run_family("coherence", args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 Rows: get hit, set with eviction, get_or_load hit, 32 threads on one cold key,
 and 8-thread hit throughput, with the issue's targets marked PASS/MISS.
-The scenarios live in ``hydracache_sync._bench`` (``hydracache bench`` runs
+The scenarios live in ``hydracache_sync.bench`` (``hydracache bench`` runs
 them too); this module plugs them into ``benchmarks/run.py``.
 
     python benchmarks/bench_local.py [--quick] [--json FILE] [--check]
@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 
-from _harness import Report, bench_main
-
-from hydracache_sync._bench import local_report
+from _harness import Report, bench_main, run_family
 
 
-def run(args: argparse.Namespace) -> Report:
+def run(args: argparse.Namespace) -> Report | None:
     """Measure the local tier with the common options in ``args``."""
-    return local_report(quick=args.quick, progress=args.progress)
+    return run_family("local", args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ Rows (interleaved per round, ratios against the raw driver call):
 The server: ``--postgres DSN``, else ``$HYDRACACHE_POSTGRES_DSN``, else
 ``host=127.0.0.1 port=5432 user=postgres dbname=test``. The table lives in a
 unique schema (``migration_sql``), dropped at the end. Skipped with a note when
-the server cannot be reached. The scenarios live in ``hydracache_sync._bench``.
+the server cannot be reached. The scenarios live in ``hydracache_sync.bench``.
 
     python benchmarks/bench_postgres.py [--quick] [--postgres DSN] [--json FILE]
 """
@@ -23,15 +23,8 @@ the server cannot be reached. The scenarios live in ``hydracache_sync._bench``.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from _harness import Report, bench_main
-
-from hydracache_sync._bench import (
-    postgres_report,
-    postgres_unreachable,
-    resolve_postgres_dsn,
-)
+from _harness import Report, bench_main, run_family
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,19 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> Report | None:
     """Measure the durable tier; ``None`` (with a note) when Postgres is unreachable."""
-    dsn = resolve_postgres_dsn(args.postgres)
-    reason = postgres_unreachable(dsn)
-    if reason is not None:
-        # Beside run.py's own "[postgres] ..." line (stderr when --json is "-").
-        out = sys.stderr if args.json == "-" else sys.stdout
-        print(f"[postgres] skipped: {reason}", file=out, flush=True)
-        return None
-    return postgres_report(
-        dsn,
-        quick=args.quick,
-        progress=args.progress,
-        threads=getattr(args, "postgres_threads", 8),
-    )
+    threads = getattr(args, "postgres_threads", 8)
+    return run_family("postgres", args, threads=threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ Rows (interleaved per round, ratios against the raw driver call):
 The server: ``--redis URL``, else ``$HYDRACACHE_REDIS_URL``, else
 redis://127.0.0.1:6379/0. Keys live under a unique prefix, all removed at the
 end. Skipped with a note when the server cannot be reached. The scenarios live
-in ``hydracache_sync._bench`` (``hydracache bench --redis URL`` runs them too).
+in ``hydracache_sync.bench`` (``hydracache bench --redis URL`` runs them too).
 
     python benchmarks/bench_redis.py [--quick] [--redis URL] [--json FILE] [--check]
 """
@@ -21,23 +21,13 @@ in ``hydracache_sync._bench`` (``hydracache bench --redis URL`` runs them too).
 from __future__ import annotations
 
 import argparse
-import sys
 
-from _harness import Report, bench_main
-
-from hydracache_sync._bench import redis_report, redis_unreachable, resolve_redis_url
+from _harness import Report, bench_main, run_family
 
 
 def run(args: argparse.Namespace) -> Report | None:
     """Measure the shared tier; ``None`` (with a note) when Redis is unreachable."""
-    url = resolve_redis_url(args.redis)
-    reason = redis_unreachable(url)
-    if reason is not None:
-        # Beside run.py's own "[redis] ..." line (stderr when --json is "-").
-        out = sys.stderr if args.json == "-" else sys.stdout
-        print(f"[redis] skipped: {reason}", file=out, flush=True)
-        return None
-    return redis_report(url, quick=args.quick, progress=args.progress)
+    return run_family("redis", args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,7 +21,12 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
-from _harness import Report, add_common_arguments, write_json  # noqa: E402
+from _harness import (  # noqa: E402
+    Report,
+    add_common_arguments,
+    print_report,
+    write_json,
+)
 
 
 def discover() -> tuple[dict[str, ModuleType], dict[str, str]]:
@@ -91,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         if report is None:
             print(f"[{name}] nothing to run with these options\n", file=out)
             continue
-        print(report.render() + "\n", file=out, flush=True)
+        print_report(report, out)
+        print(file=out, flush=True)
         reports.append(report)
     if args.json:
         settings = {"quick": args.quick, "modules": wanted}

@@ -258,98 +258,95 @@ class TestSchema:
 
 
 class TestBench:
-    """``bench`` delegates to ``hydracache_sync._bench``."""
+    """``bench`` delegates to ``hydracache_sync.bench.runner.run``."""
 
     def test_passes_options(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """--quick, --json and --no-progress reach run_local; its status is ours."""
-        from hydracache_sync import _bench
+        """--quick, --json and --no-progress reach the runner; its status is ours."""
+        from hydracache_sync.bench import runner
 
         calls: list[dict[str, Any]] = []
 
-        def run_local(
+        def run_bench(
             quick: bool = False,
             json_path: str | None = None,
             progress: bool | None = None,
-            *,
-            check: bool = False,
+            **options: Any,
         ) -> int:
             calls.append(
-                {
-                    "quick": quick,
-                    "json": json_path,
-                    "progress": progress,
-                    "check": check,
-                }
+                {"quick": quick, "json": json_path, "progress": progress} | options
             )
             return 3
 
-        monkeypatch.setattr(_bench, "run_local", run_local)
+        monkeypatch.setattr(runner, "run", run_bench)
         status, _, _ = run(
             capsys, "bench", "--quick", "--json", "out.json", "--no-progress"
         )
         assert 3 == status
+        nothing = {"redis_url": None, "postgres_dsn": None, "only": None}
         assert [
             {"quick": True, "json": "out.json", "progress": False, "check": False}
+            | nothing
         ] == calls
-        run(capsys, "bench", "--check")
-        assert {"quick": False, "json": None, "progress": None, "check": True} == calls[
-            -1
-        ]
+        run(capsys, "bench", "--check", "--only", "local,redis")
+        expected = {"quick": False, "json": None, "progress": None, "check": True}
+        assert expected | nothing | {"only": ["local", "redis"]} == calls[-1]
 
     def test_tier_options_passed_through(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """--redis and --postgres go to a harness that accepts them."""
-        from hydracache_sync import _bench
+        """--redis and --postgres reach the runner."""
+        from hydracache_sync.bench import runner
 
         seen: dict[str, Any] = {}
 
-        def run_local(
+        def run_bench(
             quick: bool = False,
             json_path: str | None = None,
             progress: bool | None = None,
-            *,
-            redis_url: str | None = None,
-            postgres_dsn: str | None = None,
+            **options: Any,
         ) -> int:
-            seen.update(redis_url=redis_url, postgres_dsn=postgres_dsn)
+            seen.update(options)
             return 0
 
-        monkeypatch.setattr(_bench, "run_local", run_local)
+        monkeypatch.setattr(runner, "run", run_bench)
         status, _, _ = run(capsys, "bench", "--redis", "redis://r", "--postgres", "d")
         assert 0 == status
-        assert {"redis_url": "redis://r", "postgres_dsn": "d"} == seen
+        assert "redis://r" == seen["redis_url"]
+        assert "d" == seen["postgres_dsn"]
 
-    def test_tier_options_unsupported(
-        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        """A harness without tier scenarios: a clear message and status 1."""
-        from hydracache_sync import _bench
-
-        def run_local(
-            quick: bool = False,
-            json_path: str | None = None,
-            progress: bool | None = None,
-        ) -> int:
-            raise AssertionError("must not run")
-
-        monkeypatch.setattr(_bench, "run_local", run_local)
-        status, _, err = run(capsys, "bench", "--redis", "redis://127.0.0.1:6379")
-        assert 1 == status
-        assert "--redis: the tier benchmarks are not available" in err
+    def test_unknown_family(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--only with an unknown name: a usage error (2) naming the known ones."""
+        status, out, err = run(capsys, "bench", "--only", "local,nope")
+        assert 2 == status
+        assert "" == out
+        assert err.startswith("hydracache: error: unknown benchmark(s) nope")
+        assert "coherence, local, postgres, redis" in err
 
     def test_harness_missing(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Without the benchmark module: a clear message and status 1."""
-        monkeypatch.delattr(hydracache_sync, "_bench", raising=False)
-        monkeypatch.setitem(sys.modules, "hydracache_sync._bench", None)
+        """Without the benchmark subpackage: a clear message and status 1."""
+        monkeypatch.setitem(sys.modules, "hydracache_sync.bench.runner", None)
         status, out, err = run(capsys, "bench", "--quick")
         assert 1 == status
         assert "" == out
         assert err.startswith("hydracache: error: the benchmarks are not available")
+        assert "Traceback" not in err
+
+    def test_rich_missing(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without rich: the error names the extra to install, status 1."""
+        for name in list(sys.modules):
+            if name.startswith("hydracache_sync.bench"):
+                monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setitem(sys.modules, "rich", None)
+        status, out, err = run(capsys, "bench", "--quick")
+        assert 1 == status
+        assert "" == out
+        assert "pip install 'hydracache_sync[bench]'" in err
         assert "Traceback" not in err
 
 

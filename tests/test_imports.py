@@ -9,12 +9,16 @@ import sys
 ALLOWED_THIRD_PARTY = {"cbor2", "_cbor2", "cachetools"}
 
 
-def _modules_after(code: str) -> set[str]:
+def _full_modules_after(code: str) -> set[str]:
     script = f"import sys; {code}; import json; print(json.dumps(sorted(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True
     ).stdout
-    return {name.split(".")[0] for name in json.loads(out)}
+    return set(json.loads(out))
+
+
+def _modules_after(code: str) -> set[str]:
+    return {name.split(".")[0] for name in _full_modules_after(code)}
 
 
 def test_import_loads_no_driver() -> None:
@@ -63,3 +67,19 @@ def test_library_logger_has_a_null_handler() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     )
     assert "" == done.stderr
+
+
+def test_import_loads_no_benchmarks() -> None:
+    """Neither the bench subpackage nor rich loads with the package or its CLI."""
+    for code in ("import hydracache_sync", "import hydracache_sync.cli"):
+        loaded = _full_modules_after(code)
+        bench = {n for n in loaded if n.startswith("hydracache_sync.bench")}
+        assert set() == bench, code
+        assert set() == {n for n in loaded if n.split(".")[0] == "rich"}, code
+
+
+def test_bench_loads_rich_and_no_driver() -> None:
+    """The bench runner loads rich, but no driver until a tier family runs."""
+    loaded = _modules_after("import hydracache_sync.bench.runner")
+    assert "rich" in loaded
+    assert set() == loaded & {"redis", "psycopg2"}

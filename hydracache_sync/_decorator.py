@@ -46,24 +46,17 @@ binds it on every version.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-import enum
-import fractions
 import functools
-import hashlib
 import inspect
-import math
 import threading
 import time
-import uuid
 import weakref
-from collections.abc import Callable, Iterable, Mapping
-from decimal import Decimal
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
 from ._cache import HydraCache, Uncached
-from ._keys import join_segments
+from ._keys import ArgumentKeys, KeyMemo, join_segments, retainable
 from ._options import TTL, CacheOptions, resolve_ttl
 from ._placement import Cost
 from ._types import MISSING, UNSET, Unset
@@ -136,180 +129,21 @@ def set_default_cache(cache: HydraCache | CacheView | None) -> None:
         follower._unbind()
 
 
-# -- canonical, process-independent argument encoding --------------------------------
-
-
-def _qualified(cls: type) -> bytes:
-    return f"{cls.__module__}.{cls.__qualname__}".encode()
-
-
-def _utf8(text: str) -> bytes:
-    return text.encode("utf-8", "surrogatepass")
-
-
-def _rational(value: Any, out: bytearray) -> None:
-    """Encode a real number so that equal numbers encode alike (1 == 1.0 == True)."""
-    if isinstance(value, int):
-        out += b"i%d;" % int(value)
-        return
-    if isinstance(value, float):
-        if math.isnan(value):
-            out += b"fnan;"
-            return
-        if math.isinf(value):
-            out += b"f+inf;" if value > 0 else b"f-inf;"
-            return
-        numerator, denominator = value.as_integer_ratio()
-    elif isinstance(value, Decimal):
-        if value.is_nan():
-            out += b"fnan;"
-            return
-        if value.is_infinite():
-            out += b"f+inf;" if value > 0 else b"f-inf;"
-            return
-        numerator, denominator = value.as_integer_ratio()
-    else:  # fractions.Fraction
-        numerator, denominator = value.numerator, value.denominator
-    if denominator == 1:
-        out += b"i%d;" % numerator
-    else:
-        out += b"q%d/%d;" % (numerator, denominator)
-
-
-def _sorted_parts(items: Iterable[Any], depth: int) -> list[bytes]:
-    parts = []
-    for item in items:
-        buffer = bytearray()
-        _encode(item, buffer, depth)
-        parts.append(bytes(buffer))
-    parts.sort()
-    return parts
-
-
-def _encode(value: Any, out: bytearray, depth: int = 0) -> None:
-    """Append a canonical encoding of ``value`` to ``out``.
-
-    Values equal in Python encode alike where they may share a key (numbers
-    across types, str subclasses, set/frozenset, aware datetimes across
-    zones), so the remembered keys and the full computation always agree.
-
-    Raises:
-        TypeError: The value (or something inside it) has no canonical form.
-    """
-    if depth > 50:
-        raise TypeError("arguments nested more than 50 levels deep")
-    depth += 1
-    cls = type(value)
-    if value is None:
-        out += b"N"
-    elif cls is str:
-        data = _utf8(value)
-        out += b"s%d:" % len(data) + data
-    elif cls is int or cls is bool:
-        out += b"i%d;" % value
-    elif (hook := getattr(cls, "__cache_key__", None)) is not None and callable(hook):
-        out += b"K" + _qualified(cls) + b";"
-        _encode(value.__cache_key__(), out, depth)
-    elif isinstance(value, (int, float, Decimal, fractions.Fraction)):
-        _rational(value, out)
-    elif isinstance(value, complex):
-        if value.imag:
-            out += b"c"
-            _rational(value.real, out)
-            _rational(value.imag, out)
-        else:
-            _rational(value.real, out)
-    elif isinstance(value, str):
-        data = _utf8(str.__str__(value))
-        out += b"s%d:" % len(data) + data
-    elif isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        out += b"b%d:" % len(data) + data
-    elif isinstance(value, tuple):
-        out += b"(%d;" % len(value)
-        for item in value:
-            _encode(item, out, depth)
-    elif isinstance(value, list):
-        out += b"[%d;" % len(value)
-        for item in value:
-            _encode(item, out, depth)
-    elif isinstance(value, Mapping):
-        pairs = []
-        for key, item in value.items():
-            buffer = bytearray()
-            _encode(key, buffer, depth)
-            _encode(item, buffer, depth)
-            pairs.append(bytes(buffer))
-        pairs.sort()
-        out += b"{%d;" % len(pairs) + b"".join(pairs)
-    elif isinstance(value, (set, frozenset)):
-        parts = _sorted_parts(value, depth)
-        out += b"<%d;" % len(parts) + b"".join(parts)
-    elif isinstance(value, enum.Enum):
-        out += b"E" + _qualified(cls) + b"." + _utf8(value.name) + b";"
-    elif isinstance(value, type):
-        out += b"C" + _qualified(value) + b";"
-    elif isinstance(value, datetime.datetime):
-        if value.tzinfo is not None and value.utcoffset() is not None:
-            utc = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-            out += b"Z" + utc.isoformat().encode() + b";"
-        else:
-            out += b"T" + value.isoformat().encode() + b";"
-    elif isinstance(value, datetime.date):
-        out += b"D" + value.isoformat().encode() + b";"
-    elif isinstance(value, datetime.time):
-        out += b"t" + value.isoformat().encode() + b";"
-    elif isinstance(value, datetime.timedelta):
-        out += b"d%d,%d,%d;" % (value.days, value.seconds, value.microseconds)
-    elif isinstance(value, uuid.UUID):
-        out += b"u" + value.hex.encode() + b";"
-    elif dataclasses.is_dataclass(value):
-        fields = [f for f in dataclasses.fields(value) if f.compare]
-        out += b"O" + _qualified(cls) + b"%d;" % len(fields)
-        for fld in fields:
-            _encode(getattr(value, fld.name), out, depth)
-    else:
-        raise TypeError(f"no canonical form for a {cls.__module__}.{cls.__qualname__}")
-
-
-# Types whose values may be kept in the key memo: immutable plain values that
-# own nothing else (so no instance is ever kept alive by the decorator).
-_PLAIN = frozenset(
-    {
-        type(None),
-        bool,
-        int,
-        float,
-        complex,
-        Decimal,
-        fractions.Fraction,
-        datetime.date,
-        datetime.datetime,
-        datetime.time,
-        datetime.timedelta,
-        uuid.UUID,
-    }
-)
-_MAX_RETAINED_TEXT = 256
-
-
-def _retainable(value: object, depth: int = 0) -> bool:
-    if value is _KW:
-        return True
-    cls = type(value)
-    if cls is str or cls is bytes:
-        return len(value) <= _MAX_RETAINED_TEXT  # type: ignore[arg-type]
-    if cls in _PLAIN or isinstance(value, (type, enum.Enum)):
-        return True
-    if (cls is tuple or cls is frozenset) and depth < 4 and len(value) <= 16:  # type: ignore[arg-type]
-        return all(_retainable(item, depth + 1) for item in value)  # type: ignore[attr-defined]
-    return False
+def _retainable(memo_key: tuple[Any, ...]) -> bool:
+    """Tell whether a memo key holds plain values only (no instance kept alive)."""
+    return len(memo_key) <= 64 and all(
+        item is _KW or retainable(item) for item in memo_key
+    )
 
 
 # -- the wrapper ---------------------------------------------------------------------
 
 _KW = object()  # separates positional arguments from keyword items in a memo key
-_MEMO_SIZE = 4096
+# Keys remembered per function and generation: the memo holds the 65,536 to
+# 131,072 argument tuples used most recently (a view keyed by user id, an
+# ETL step over 100 k rows), each costing its tuple and a dict slot (the key
+# string is the local tier's own).
+_MEMO_SIZE = 65_536
 
 
 def _nothing(key: str) -> None:
@@ -379,7 +213,13 @@ class CachedFunction(Generic[P, R]):
         )
         self._simple = not (typed or ignore_self or key or self._self_first)
         self._base = f"{func.__module__}.{func.__qualname__}:"
-        self._memo: dict[Any, str] = {}
+        self._arguments = ArgumentKeys(
+            self._signature,
+            qualname=func.__qualname__,
+            typed=typed,
+            ignore_self=ignore_self,
+        )
+        self._memo = KeyMemo(_MEMO_SIZE)
         self._memo_lock = threading.Lock()
         # Bound lazily (the default cache is created on first use).
         self._cache: HydraCache | None = None
@@ -405,7 +245,7 @@ class CachedFunction(Generic[P, R]):
         else:
             cache, prefix, check = target._target()
         with self._memo_lock:
-            self._memo.clear()
+            self._memo.forget()
             self._view = target
             self._prefix = prefix
             self._check = check
@@ -421,7 +261,7 @@ class CachedFunction(Generic[P, R]):
             self._view = None
             self._get = self._first_get
             self._peek = _nothing
-            self._memo.clear()
+            self._memo.forget()
 
     def _first_get(self, key: str, default: Any) -> Any:
         # Only reached before the first bind: the key was computed unbound.
@@ -467,18 +307,16 @@ class CachedFunction(Generic[P, R]):
         if self._cache is None:
             self._bind()
         try:
-            return self._memo[memo_key]
-        except KeyError:
-            pass
+            found = self._memo.recall(memo_key)
         except TypeError:  # unhashable arguments: compute every time
-            return self._prefix + self._base + self._digest(args, kwargs)
-        key = self._prefix + self._base + self._digest(args, kwargs)
+            return self._prefix + self._base + self._arguments.digest(args, kwargs)
+        if found is not None:
+            return found
+        key = self._prefix + self._base + self._arguments.digest(args, kwargs)
         if _retainable(memo_key):
             with self._memo_lock:
-                if len(self._memo) >= _MEMO_SIZE:
-                    self._memo.clear()
                 if self._cache is not None:  # not unbound meanwhile
-                    self._memo[memo_key] = key
+                    self._memo.remember(memo_key, key)
         return key
 
     def _custom_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -494,45 +332,6 @@ class CachedFunction(Generic[P, R]):
             f"key= for {self._func.__qualname__} returned {made!r}: return a "
             "non-empty str or a tuple of key segments"
         )
-
-    def _digest(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-        bound = self._signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        out = bytearray()
-        items = list(bound.arguments.items())
-        if self._ignore_self:
-            items = items[1:]
-        kinds = self._signature.parameters
-        for name, value in items:
-            kind = kinds[name].kind
-            out += b"a" + _utf8(name) + b"="
-            try:
-                if kind is inspect.Parameter.VAR_POSITIONAL:
-                    out += b"(%d;" % len(value)
-                    for item in value:
-                        self._encode_argument(item, out)
-                elif kind is inspect.Parameter.VAR_KEYWORD:
-                    pairs = []
-                    for key in sorted(value):
-                        buffer = bytearray(b"k" + _utf8(key) + b"=")
-                        self._encode_argument(value[key], buffer)
-                        pairs.append(bytes(buffer))
-                    out += b"{%d;" % len(pairs) + b"".join(pairs)
-                else:
-                    self._encode_argument(value, out)
-            except TypeError as exc:
-                raise TypeError(
-                    f"@hydra_cache cannot build a key for {self._func.__qualname__}"
-                    f"(): argument {name!r} ({exc}); pass key= (a callable building "
-                    "the key from the arguments), give the type a __cache_key__() "
-                    "method, or use ignore_self=True for an instance"
-                ) from None
-        return hashlib.blake2b(bytes(out), digest_size=16).hexdigest()
-
-    def _encode_argument(self, value: Any, out: bytearray) -> None:
-        if self._typed:  # like lru_cache(typed=True): immediate arguments only
-            out += b"@" + _qualified(type(value)) + b";"
-        _encode(value, out)
 
     def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Return the key a call with these arguments uses.

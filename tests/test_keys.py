@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import inspect
 import subprocess
 import sys
+import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -25,6 +27,7 @@ from hydracache_sync import (
     KeyPart,
     Tier,
 )
+from hydracache_sync._keys import ArgumentKeys, KeyMemo, encode_value
 from hydracache_sync.testing import FakeClock, MemoryTier
 from hydracache_sync.tiers.local import LocalStore
 
@@ -473,3 +476,299 @@ class TestRedisWildcards:
         finally:
             store.clear()
             store.close()
+
+
+def _golden(x: Any, y: Any = 2, *, z: Any = None) -> None:
+    """The signature the pinned digests below were computed for (0.1)."""
+
+
+def _reference_digest(
+    function: Any, args: tuple[Any, ...], kwargs: dict[str, Any], typed: bool = False
+) -> str:
+    """The documented digest, written out: bind, defaults, a<name>=<value> each."""
+    bound = inspect.signature(function).bind(*args, **kwargs)
+    bound.apply_defaults()
+    out = bytearray()
+    for name, value in bound.arguments.items():
+        out += b"a" + name.encode() + b"="
+        if typed:
+            kind = type(value)
+            out += b"@" + f"{kind.__module__}.{kind.__qualname__}".encode() + b";"
+        encode_value(value, out)
+    return hashlib.blake2b(bytes(out), digest_size=16).hexdigest()
+
+
+_SCALAR = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True)
+    | st.text()
+    | st.binary(),
+    lambda inner: st.tuples(inner) | st.tuples(inner, inner),
+    max_leaves=6,
+)
+
+
+class TestArgumentKeys:
+    # Digests computed by 0.1 (Signature.bind per call): the specialised
+    # function must give the very same keys, or shared tiers lose their entries.
+    PINNED: ClassVar[list[tuple[tuple[Any, ...], dict[str, Any], str, str]]] = [
+        (
+            (1,),
+            {},
+            "97a74e5db2a9aec37361e52b327ecbb4",
+            "4f8d1ba8a11911e4db3024457a6738ff",
+        ),
+        (
+            ("a",),
+            {},
+            "b4318acdba2a49f9478b8bd09021eaf5",
+            "d4bd16cdf10b919dbc1c57717e952aaa",
+        ),
+        (
+            (1.5,),
+            {},
+            "b77bed96c94688d44ca7db4830f7dde8",
+            "2b8db8d0b68a314a45d4edf6d6da280f",
+        ),
+        (
+            (None,),
+            {},
+            "051b0061d461e74b17e38dbf92b8c117",
+            "713fe77570d310054e10f8fc18ca36f1",
+        ),
+        (
+            (True,),
+            {},
+            "97a74e5db2a9aec37361e52b327ecbb4",
+            "8dec841e4e807b4b17a9f03ed92e8c1c",
+        ),
+        (
+            (b"xy",),
+            {},
+            "29fded3ebe7cb8f921118588bc6c0e33",
+            "91b509820ef23e3d659435250d059832",
+        ),
+        (
+            ((1, "a", (2.0, None)),),
+            {},
+            "c711d710bafb9961196af2c4096589dd",
+            "b73ed7a5049717d920580270db1dea79",
+        ),
+        (
+            (1, 3),
+            {},
+            "dcaf36543672e61a19415beac76d3db0",
+            "e28bd5816ea13a7b0a51f588088aacb4",
+        ),
+        (
+            (1,),
+            {"z": "q"},
+            "8fafc6d5e2b27181fe94e3272d3a77e1",
+            "4301720d7f0c7b24f87bb2629764a481",
+        ),
+        (
+            (),
+            {"x": 7, "y": 8},
+            "e044767a6d6e1f5f60e8a6f7db6476e0",
+            "f59c021133093336c9c04973e11741ce",
+        ),
+        (
+            (-5,),
+            {},
+            "c805bb30a149e0800e7e68330501a026",
+            "71a93c324ae7176e952c82c143a2327d",
+        ),
+        (
+            ("é\ud800",),
+            {},
+            "fd95fa536a53e4782fea7f28b9354096",
+            "6a6b7709cf74502dfbe639b0e5a5b6dd",
+        ),
+        (
+            (float("nan"),),
+            {},
+            "95bd7302fe0e2762d8fe1414f8903a44",
+            "376d8fa0ecaa9792ba3aea79c2b49f67",
+        ),
+        (
+            (2.0,),
+            {},
+            "7f978bbaec055e884e1949f69650e63d",
+            "17b9081d59d296afa6146ba4089fab56",
+        ),
+    ]
+
+    @pytest.mark.parametrize(("args", "kwargs", "plain", "typed"), PINNED)
+    def test_digests_unchanged_since_0_1(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], plain: str, typed: str
+    ) -> None:
+        """The digests of 0.1 calls are unchanged (plain and typed=True)."""
+        signature = inspect.signature(_golden)
+        assert plain == ArgumentKeys(signature, qualname="f").digest(args, kwargs)
+        with_types = ArgumentKeys(signature, qualname="f", typed=True)
+        assert typed == with_types.digest(args, kwargs)
+
+    @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+    @given(
+        x=_SCALAR,
+        y=_SCALAR,
+        z=_SCALAR,
+        spelling=st.sampled_from(["pos", "kw", "default", "mixed"]),
+        typed=st.booleans(),
+    )
+    def test_specialised_equals_the_documented_digest(
+        self, x: Any, y: Any, z: Any, spelling: str, typed: bool
+    ) -> None:
+        """Every spelling of a scalar call digests as bind + encode_value would."""
+        calls = {
+            "pos": ((x, y), {"z": z}),
+            "kw": ((), {"z": z, "y": y, "x": x}),
+            "default": ((x,), {}),
+            "mixed": ((x,), {"y": y}),
+        }
+        args, kwargs = calls[spelling]
+        keys = ArgumentKeys(inspect.signature(_golden), qualname="f", typed=typed)
+        expected = _reference_digest(_golden, args, kwargs, typed)
+        assert expected == keys.digest(args, kwargs)
+
+    def test_ignore_self_leaves_the_first_argument_out(self) -> None:
+        """ignore_self: any first argument, positional or named, gives one digest."""
+
+        def method(self: Any, user: int, flag: bool = False) -> None: ...
+
+        keys = ArgumentKeys(inspect.signature(method), qualname="m", ignore_self=True)
+        expected = keys.digest((object(), 5), {})
+        assert expected == keys.digest(("other", 5, False), {})
+        assert expected == keys.digest((), {"self": 1, "user": 5})
+        assert expected != keys.digest((None, 6), {})
+
+    def test_mutable_default_is_read_per_call(self) -> None:
+        """A mutable default is encoded at call time, never frozen at decoration."""
+        default: list[int] = []
+
+        def load(x: int, seen: list[int] = default) -> None: ...
+
+        keys = ArgumentKeys(inspect.signature(load), qualname="load")
+        before = keys.digest((1,), {})
+        default.append(3)
+        assert before != keys.digest((1,), {})
+        assert _reference_digest(load, (1,), {}) == keys.digest((1,), {})
+
+    def test_var_arguments_use_bind(self) -> None:
+        """*args and **kwargs signatures digest through bind, as documented."""
+
+        def load(a: int, *rest: int, **extra: int) -> None: ...
+
+        keys = ArgumentKeys(inspect.signature(load), qualname="load")
+        expected = _reference_var(1, (2, 3), {"b": 4, "c": 5})
+        assert expected == keys.digest((1, 2, 3), {"b": 4, "c": 5})
+
+    @pytest.mark.parametrize(
+        ("args", "kwargs"),
+        [((), {}), ((1, 2, 3), {}), ((1,), {"x": 1}), ((1,), {"nope": 1})],
+    )
+    def test_bad_calls_raise_type_error(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        """Missing, extra, duplicate or unknown arguments raise bind's TypeError."""
+        keys = ArgumentKeys(inspect.signature(_golden), qualname="f")
+        with pytest.raises(TypeError):
+            keys.digest(args, kwargs)
+
+    def test_unencodable_value_names_key_option(self) -> None:
+        """A value without a canonical form raises a TypeError naming key=."""
+        keys = ArgumentKeys(inspect.signature(_golden), qualname="f")
+        with pytest.raises(TypeError, match=r"argument 'x'.*key="):
+            keys.digest((object(),), {})
+
+
+def _reference_var(a: int, rest: tuple[int, ...], extra: dict[str, int]) -> str:
+    out = bytearray(b"aa=")
+    encode_value(a, out)
+    out += b"arest=(%d;" % len(rest)
+    for item in rest:
+        encode_value(item, out)
+    pairs = []
+    for name in sorted(extra):
+        pair = bytearray(b"k" + name.encode() + b"=")
+        encode_value(extra[name], pair)
+        pairs.append(bytes(pair))
+    out += b"aextra={%d;" % len(pairs) + b"".join(pairs)
+    return hashlib.blake2b(bytes(out), digest_size=16).hexdigest()
+
+
+class TestKeyMemo:
+    def test_bounded_to_two_generations(self) -> None:
+        """The memo never holds more than twice its capacity."""
+        memo = KeyMemo(8)
+        for n in range(100):
+            memo.remember((n,), f"k{n}")
+            assert memo.size <= 16
+        assert 8 <= memo.size
+
+    def test_a_full_generation_keeps_the_recent_keys(self) -> None:
+        """Filling a generation never empties the memo: the last keys stay."""
+        memo = KeyMemo(8)
+        for n in range(9):
+            memo.remember((n,), f"k{n}")
+        assert [f"k{n}" for n in range(9)] == [memo.recall((n,)) for n in range(9)]
+
+    def test_recall_moves_an_older_key_forward(self) -> None:
+        """A key found in the older generation survives the next rotation."""
+        memo = KeyMemo(4)
+        for n in range(4):
+            memo.remember((n,), f"k{n}")
+        memo.remember((4,), "k4")  # rotates: 0..3 are the older generation
+        assert "k0" == memo.recall((0,))
+        assert "k0" == memo[(0,)]  # in the current generation now
+        for n in range(5, 8):
+            memo.remember((n,), f"k{n}")  # rotates again: 1..3 are dropped
+        assert [None, None, None] == [memo.recall((n,)) for n in (1, 2, 3)]
+        assert "k0" == memo.recall((0,))
+
+    def test_forget_and_unhashable(self) -> None:
+        """forget() empties both generations; unhashable arguments raise TypeError."""
+        memo = KeyMemo(2)
+        for n in range(3):
+            memo.remember((n,), f"k{n}")
+        memo.forget()
+        assert 0 == memo.size
+        with pytest.raises(TypeError):
+            memo.recall(([1],))
+
+    def test_threads_read_while_others_remember(self) -> None:
+        """Lock-free reads during rotations return the right key or None, never junk."""
+        memo = KeyMemo(64)
+        wrong: list[tuple[int, str]] = []
+        found = [0] * 4
+        stop = threading.Event()
+
+        def writer(offset: int) -> None:
+            for n in range(offset, 20_000, 2):
+                memo.remember((n,), f"k{n}")
+
+        def reader(index: int) -> None:
+            while not stop.is_set():
+                for n in range(0, 20_000, 97):
+                    key = memo.recall((n,))
+                    if key is not None:
+                        found[index] += 1
+                        if key != f"k{n}":
+                            wrong.append((n, key))
+
+        readers = [threading.Thread(target=reader, args=(i,)) for i in range(4)]
+        writers = [threading.Thread(target=writer, args=(i,)) for i in range(2)]
+        for thread in readers + writers:
+            thread.start()
+        for thread in writers:
+            thread.join()
+        stop.set()
+        for thread in readers:
+            thread.join()
+        assert [] == wrong
+        assert 64 <= memo.size <= 128
+        assert 0 < sum(found)
+        kept = [n for n in range(20_000) if memo.recall((n,)) is not None]
+        assert [f"k{n}" for n in kept] == [memo.recall((n,)) for n in kept]

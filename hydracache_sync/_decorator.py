@@ -220,6 +220,7 @@ class CachedFunction(Generic[P, R]):
             ignore_self=ignore_self,
         )
         self._memo = KeyMemo(_MEMO_SIZE)
+        self._recent = self._memo.recent  # the hit path's lock-free lookup
         self._memo_lock = threading.Lock()
         # Bound lazily (the default cache is created on first use).
         self._cache: HydraCache | None = None
@@ -365,7 +366,7 @@ class CachedFunction(Generic[P, R]):
         # The hit path: the remembered key, then the cache's lock-free get.
         if self._simple:
             try:
-                key = self._memo[(*args, _KW, *kwargs.items()) if kwargs else args]
+                key = self._recent[(*args, _KW, *kwargs.items()) if kwargs else args]
             except (KeyError, TypeError):
                 key = self._key(args, kwargs)
         else:

@@ -594,11 +594,12 @@ class ArgumentKeys:
         return bytes(out)
 
 
-class KeyMemo(dict[Hashable, str]):
+class KeyMemo:
     """Keys remembered by argument tuple: bounded, two generations, lock-free reads.
 
-    The hit path reads ``memo[args]`` (a plain dict lookup, no lock, a C
-    ``KeyError`` on a miss). :meth:`recall` also looks in the previous
+    The hit path reads ``memo.recent[args]``: a plain dict (the same object
+    for the memo's life, so callers may bind it once), no lock, a C
+    ``KeyError`` on a miss. :meth:`recall` also looks in the previous
     generation and moves a hit forward; :meth:`remember` adds under a lock.
     When the current generation holds ``capacity`` keys it becomes the
     previous one (the older one is dropped), so the memo holds between
@@ -606,8 +607,10 @@ class KeyMemo(dict[Hashable, str]):
     never emptied wholesale because it is full.
     """
 
+    __slots__ = ("_capacity", "_lock", "_older", "recent")
+
     def __init__(self, capacity: int) -> None:
-        super().__init__()
+        self.recent: Final[dict[Hashable, str]] = {}
         self._capacity = max(1, capacity)
         self._older: dict[Hashable, str] = {}
         self._lock = threading.Lock()
@@ -618,7 +621,7 @@ class KeyMemo(dict[Hashable, str]):
         Raises:
             TypeError: ``args`` is not hashable.
         """
-        key = self.get(args)
+        key = self.recent.get(args)
         if key is None:
             key = self._older.get(args)
             if key is not None:
@@ -627,19 +630,20 @@ class KeyMemo(dict[Hashable, str]):
 
     def remember(self, args: Hashable, key: str) -> None:
         """Add ``args -> key`` to the current generation (rotating when full)."""
+        recent = self.recent
         with self._lock:
-            if len(self) >= self._capacity:
-                self._older = dict(self)
-                self.clear()
-            self[args] = key
+            if len(recent) >= self._capacity:
+                self._older = recent.copy()
+                recent.clear()
+            recent[args] = key
 
     def forget(self) -> None:
         """Drop every remembered key (both generations)."""
         with self._lock:
             self._older = {}
-            self.clear()
+            self.recent.clear()
 
     @property
     def size(self) -> int:
         """How many keys are remembered, both generations together."""
-        return len(self) + len(self._older)
+        return len(self.recent) + len(self._older)

@@ -722,7 +722,7 @@ class TestKeyMemo:
             memo.remember((n,), f"k{n}")
         memo.remember((4,), "k4")  # rotates: 0..3 are the older generation
         assert "k0" == memo.recall((0,))
-        assert "k0" == memo[(0,)]  # in the current generation now
+        assert "k0" == memo.recent[(0,)]  # in the current generation now
         for n in range(5, 8):
             memo.remember((n,), f"k{n}")  # rotates again: 1..3 are dropped
         assert [None, None, None] == [memo.recall((n,)) for n in (1, 2, 3)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from setuptools import find_packages, setup
 
 EXTRAS = {
-    "redis": ["redis>=5"],
+    "redis": ["redis>=5", "hiredis>=2"],  # hiredis: the C reply parser
     "postgres": ["psycopg2-binary>=2.9"],
     "flask": ["flask>=2.2"],
     "django": ["django>=4.2"],

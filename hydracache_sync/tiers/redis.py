@@ -250,11 +250,11 @@ class _ErrorMap:
     One instance per store, stateless and shared by every thread.
     """
 
-    __slots__ = ("_base", "_tier", "_timeout", "_unavailable")
+    __slots__ = ("_timeout", "_unavailable", "base", "tier")
 
     def __init__(self, redis_module: Any, tier: str) -> None:
         exceptions = redis_module.exceptions
-        self._tier = tier
+        self.tier = tier
         self._timeout: type[Exception] = exceptions.TimeoutError
         self._unavailable: tuple[type[Exception], ...] = (
             exceptions.ConnectionError,
@@ -262,10 +262,20 @@ class _ErrorMap:
             exceptions.SlotNotCoveredError,
         )
         # RedisClusterException (client-side cluster trouble) is no RedisError.
-        self._base: tuple[type[Exception], ...] = (
+        #: What the map translates: ``except errors.base as exc: raise
+        #: errors.mapped(exc) from exc`` is the with-statement's inline form.
+        self.base: tuple[type[Exception], ...] = (
             exceptions.RedisError,
             exceptions.RedisClusterException,
         )
+
+    def mapped(self, exc: BaseException) -> TierError:
+        """Return the TierError for a redis-py exception (one of ``base``)."""
+        if isinstance(exc, self._timeout):
+            return TierTimeoutError(f"redis timed out: {exc}", tier=self.tier)
+        if isinstance(exc, self._unavailable):
+            return TierUnavailableError(f"redis unavailable: {exc}", tier=self.tier)
+        return TierError(f"redis error: {exc}", tier=self.tier)
 
     def __enter__(self) -> None:
         return None
@@ -276,15 +286,8 @@ class _ErrorMap:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if exc is None or not isinstance(exc, self._base):
-            return
-        if isinstance(exc, self._timeout):
-            raise TierTimeoutError(f"redis timed out: {exc}", tier=self._tier) from exc
-        if isinstance(exc, self._unavailable):
-            raise TierUnavailableError(
-                f"redis unavailable: {exc}", tier=self._tier
-            ) from exc
-        raise TierError(f"redis error: {exc}", tier=self._tier) from exc
+        if exc is not None and isinstance(exc, self.base):
+            raise self.mapped(exc) from exc
 
 
 class RedisStore(BaseTier):
@@ -459,8 +462,12 @@ class RedisStore(BaseTier):
         Raises:
             TierError: Redis failed (see the class docs for subclasses).
         """
-        with self._errors:
+        # try/except rather than ``with self._errors``: free when nothing
+        # fails, where the context manager costs two calls per read.
+        try:
             return self._raw_get(self._vbase + key)
+        except self._errors.base as exc:
+            raise self._errors.mapped(exc) from exc
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         """Return one entry per key, in order, with one ``MGET``.
@@ -477,8 +484,10 @@ class RedisStore(BaseTier):
         if not keys:
             return []
         vbase = self._vbase
-        with self._errors:
+        try:
             values = self._client.mget([vbase + key for key in keys])
+        except self._errors.base as exc:
+            raise self._errors.mapped(exc) from exc
         return cast("list[bytes | None]", values)
 
     def set(

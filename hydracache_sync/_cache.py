@@ -498,10 +498,9 @@ class HydraCache(AtomicVerbs):
             return entry.value  # type: ignore[no-any-return]
         flight, leader = self._flights.join(key, opts.tags)
         if not leader:
-            self._counters.add(S.MISSES)
+            # Served by another caller's load: a join, neither hit nor miss.
             self._counters.add(S.JOINS)
             return flight.future.result()  # type: ignore[no-any-return]
-        self._counters.add(S.MISSES)
         try:
             return self._lead(key, loader, opts, flight)
         finally:
@@ -513,11 +512,13 @@ class HydraCache(AtomicVerbs):
         """Fill ``flight``: from a slower tier when one has the key, else the loader."""
         token: Sequence[object] | None = None
         if self._remotes:
-            found = self._read_remotes(key)
+            found = self._read_remotes(key)  # a hit there counts as that hit
             if found is not None:
                 self._promote(key, found, lambda: not flight.stale, opts.grace)
                 flight.future.set_result(found.value)
                 return found.value  # type: ignore[no-any-return]
+        self._counters.add(S.MISSES)  # no tier had it
+        if self._remotes:
             if self._versioned is not None:
                 # Noted before the loader reads its source: an invalidation
                 # anywhere from now on makes the shared tier refuse our write.

@@ -84,8 +84,11 @@ class TierLatency(NamedTuple):
 class CacheStats:
     """An immutable snapshot of a cache's counters.
 
-    ``hits`` is ``local_hits + shared_hits + durable_hits``; ``hit_ratio`` is
-    ``hits / (hits + misses)`` (0.0 before any lookup). ``invalidations`` counts
+    Every lookup counts once: as a hit in the tier that answered (``hits`` is
+    ``local_hits + shared_hits + durable_hits``), as a miss (no tier had it),
+    or, in ``get_or_load``, as a join (it waited for another caller's load of
+    the key). ``hit_ratio`` is ``hits / (hits + misses)`` (0.0 before any
+    lookup); joins count in neither. ``invalidations`` counts
     invalidating calls (delete, invalidate_tag, invalidate, clear).
 
     Refresh without waiting: ``stale_hits`` (a stale value served while a

@@ -121,8 +121,9 @@ class TestSingleFlight:
         assert len(runs) == 1
         assert stats.loads == 1
         assert stats.joins == 31
-        assert stats.misses == 32
+        assert stats.misses == 1  # the leader's; joined callers are not misses
         assert stats.hits == 0
+        assert stats.hit_ratio == 0.0
 
     def test_loader_exception_reaches_every_waiter(self) -> None:
         """A failing loader's exception is raised in all callers; nothing is cached."""

@@ -161,6 +161,24 @@ class TestPromotion:
         assert {"a": 1} == reader.get_many(["a"])
         assert 1 == reader.stats().local_hits
 
+    def test_get_or_load_hit_in_redis_is_a_hit_not_a_miss(
+        self, make_store: Any
+    ) -> None:
+        """Each lookup counts once: a Redis hit through get_or_load is no miss."""
+        HydraCache(shared=make_store()).set("k", 1, ttl=60)
+        reader = HydraCache(shared=make_store())
+        assert 1 == reader.get_or_load("k", lambda: 2)  # Redis
+        assert 1 == reader.get_or_load("k", lambda: 2)  # the promoted copy
+        assert 3 == reader.get_or_load("cold", lambda: 3)  # nowhere: loaded
+        stats = reader.stats()
+        assert (1, 1, 1, 1) == (
+            stats.shared_hits,
+            stats.local_hits,
+            stats.misses,
+            stats.loads,
+        )
+        assert 2 / 3 == stats.hit_ratio
+
 
 class TestSharing:
     """Two caches on one prefix, as two processes would be."""

@@ -20,8 +20,8 @@ over the configured tiers with ``on_tier_error="raise"``, so one command
 reaches every tier and a failing tier is an error, never a silent miss.
 
 Exit status: 0 on success, 1 when the operation failed (server unreachable,
-tier error, missing driver, unwritable file), 2 on bad usage or configuration
-(argparse errors, invalid names, keys or URLs, no tier given, missing table),
+tier error, unwritable file), 2 on bad usage or configuration (argparse
+errors, invalid names, keys or URLs, no tier given, missing table or driver),
 130 when interrupted. Errors print one line on stderr, never a traceback.
 
 .. versionadded:: 0.1
@@ -644,8 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), exc.status)
     except (ConfigError, InvalidKey) as exc:
         return _fail(str(exc), _EXIT_USAGE)
-    except MissingDependencyError as exc:
-        return _fail(str(exc), _EXIT_FAILED)
+    except MissingDependencyError as exc:  # a driver not installed: configuration
+        return _fail(str(exc), _EXIT_USAGE)
     except HydraCacheError as exc:  # TierError and the rest
         return _fail(str(exc) or type(exc).__name__, _EXIT_FAILED)
     except KeyboardInterrupt:

@@ -644,10 +644,10 @@ class TestFailures:
     def test_missing_driver(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """redis-py missing: status 1 and the extra to install."""
+        """redis-py missing: a configuration error (status 2) naming the extra."""
         monkeypatch.setitem(sys.modules, "redis", None)
         status, _, err = run(capsys, "delete", "k", "--redis", "redis://127.0.0.1")
-        self.assert_clean_failure(status, err, 1)
+        self.assert_clean_failure(status, err, 2)
         assert "pip install 'hydracache_sync[redis]'" in err
 
     def test_bad_url(self, capsys: pytest.CaptureFixture[str]) -> None:

@@ -38,6 +38,7 @@ from hydracache_sync.errors import (
     TierTimeoutError,
     TierUnavailableError,
 )
+from hydracache_sync.tiers._pgcheck import table_problem
 from hydracache_sync.tiers.base import BaseTier, StoreItem
 
 if TYPE_CHECKING:
@@ -51,21 +52,6 @@ _T = TypeVar("_T")
 #: An unquoted-style identifier of at most 63 bytes (PostgreSQL's NAMEDATALEN).
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _MAX_IDENTIFIER = 63
-
-#: The columns the store reads and writes, by ``information_schema`` udt_name.
-EXPECTED_COLUMNS = {
-    "key": "text",
-    "value": "bytea",
-    "is_none": "bool",
-    "expires_at": "timestamptz",
-    "created_at": "timestamptz",
-    "tags": "_text",
-}
-
-_SCHEMA_HINT = (
-    "create it with the SQL printed by "
-    "`python -m hydracache_sync schema --schema {schema} --table {table}`"
-)
 
 # SQLSTATEs handled specially (see PostgresStore._failure).
 _INVALID_STATEMENT_NAME = "26000"  # our prepared statement vanished (DISCARD ALL)
@@ -382,26 +368,30 @@ class PostgresStore(BaseTier):
         columns, has_unique_key, rendered = self._run(
             self._inspect, "", (), prepare=False
         )
-        hint = _SCHEMA_HINT.format(schema=self.schema, table=self.table)
-        where = f'"{self.schema}"."{self.table}"'
-        if not columns:
-            raise ConfigError(f"PostgresStore: table {where} does not exist; {hint}")
-        for column, expected in EXPECTED_COLUMNS.items():
-            actual = columns.get(column)
-            if actual is None:
-                raise ConfigError(
-                    f"PostgresStore: table {where} has no column {column!r}; {hint}"
-                )
-            if actual != expected:
-                raise ConfigError(
-                    f"PostgresStore: column {column!r} of {where} has type "
-                    f"{actual}, expected {expected}; {hint}"
-                )
-        if not has_unique_key:
-            raise ConfigError(
-                f"PostgresStore: {where} has no primary key on 'key'; {hint}"
-            )
+        schema_exists = bool(columns) or self._run(
+            self._schema_exists, "", (), prepare=False
+        )
+        problem = table_problem(
+            self.schema,
+            self.table,
+            schema_exists=schema_exists,
+            columns=columns,
+            has_unique_key=has_unique_key,
+        )
+        if problem is not None:
+            raise ConfigError(problem)
         self._sql, self._statements = rendered
+
+    def _schema_exists(
+        self, cur: cursor, _statement: str, _params: Sequence[Any]
+    ) -> bool:
+        """Whether the store's schema exists (asked only when the table is missing)."""
+        cur.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)",
+            (self.schema,),
+        )
+        row = cur.fetchone()
+        return bool(row and row[0])
 
     def _inspect(
         self, cur: cursor, _statement: str, _params: Sequence[Any]

@@ -53,6 +53,12 @@ def query(conn: Any, statement: str, params: Any = None) -> list[tuple[Any, ...]
         return cur.fetchall() if cur.description else []
 
 
+def suggested(message: str, verb: str) -> str:
+    """Return the SQL statement starting with ``verb`` that ``message`` suggests."""
+    start = message.index(verb)
+    return message[start : message.index(";", start) + 1]
+
+
 @pytest.fixture
 def store(postgres_dsn: str, postgres_schema: str) -> Iterator[PostgresStore]:
     """A store on the test schema's migrated table (closed afterwards)."""
@@ -223,10 +229,24 @@ class TestConstructionChecks:
         assert "python -m hydracache_sync schema" in str(info.value)
         assert "--table absent" in str(info.value)
 
-    def test_missing_schema_is_a_missing_table(self, postgres_dsn: str) -> None:
-        """A schema that does not exist is reported like a missing table."""
-        with pytest.raises(ConfigError, match="does not exist"):
-            PostgresStore(postgres_dsn, schema=f"nope_{uuid.uuid4().hex[:8]}")
+    def test_missing_schema_says_create_schema_and_that_sql_works(
+        self, admin: Any, postgres_dsn: str
+    ) -> None:
+        """No schema: the message gives CREATE SCHEMA, and running it plus the
+        migration it names makes the store start."""
+        schema = f"nope_{uuid.uuid4().hex[:8]}"
+        with pytest.raises(ConfigError) as info:
+            PostgresStore(postgres_dsn, schema=schema)
+        message = str(info.value)
+        assert f'schema "{schema}" does not exist' in message
+        assert f"python -m hydracache_sync schema --schema {schema}" in message
+        try:
+            query(admin, suggested(message, "CREATE SCHEMA"))
+            query(admin, migration_sql(schema=schema))
+            store = PostgresStore(postgres_dsn, schema=schema)
+            store.close()
+        finally:
+            query(admin, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
     def test_wrong_column_type(
         self, admin: Any, postgres_dsn: str, postgres_schema: str
@@ -245,6 +265,9 @@ class TestConstructionChecks:
         assert "'value'" in message
         assert "expected bytea" in message
         assert "python -m hydracache_sync schema" in message
+        assert f'DROP TABLE "{postgres_schema}"."wrong"' in message  # the rebuild
+        query(admin, suggested(message, "ALTER TABLE"))
+        PostgresStore(postgres_dsn, schema=postgres_schema, table="wrong").close()
 
     def test_missing_column(
         self, admin: Any, postgres_dsn: str, postgres_schema: str
@@ -256,8 +279,10 @@ class TestConstructionChecks:
             " value BYTEA, is_none BOOLEAN NOT NULL, expires_at TIMESTAMPTZ,"
             " created_at TIMESTAMPTZ NOT NULL DEFAULT now())",
         )
-        with pytest.raises(ConfigError, match="no column 'tags'"):
+        with pytest.raises(ConfigError, match="no column 'tags'") as info:
             PostgresStore(postgres_dsn, schema=postgres_schema, table="notags")
+        query(admin, suggested(str(info.value), "ALTER TABLE"))
+        PostgresStore(postgres_dsn, schema=postgres_schema, table="notags").close()
 
     def test_missing_primary_key(
         self, admin: Any, postgres_dsn: str, postgres_schema: str
@@ -270,8 +295,10 @@ class TestConstructionChecks:
             " created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
             " tags TEXT[] NOT NULL DEFAULT '{}')",
         )
-        with pytest.raises(ConfigError, match="primary key"):
+        with pytest.raises(ConfigError, match="primary key") as info:
             PostgresStore(postgres_dsn, schema=postgres_schema, table="nokey")
+        query(admin, suggested(str(info.value), "ALTER TABLE"))
+        PostgresStore(postgres_dsn, schema=postgres_schema, table="nokey").close()
 
     @pytest.mark.parametrize("bad", HOSTILE)
     def test_hostile_identifiers_drop_nothing(

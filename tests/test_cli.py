@@ -338,13 +338,14 @@ class TestBench:
     def test_rich_missing(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """Without rich: the error names the extra to install, status 1."""
+        """Without rich: the error names the extra to install, status 2 (a
+        missing dependency is a configuration error, like a missing driver)."""
         for name in list(sys.modules):
             if name.startswith("hydracache_sync.bench"):
                 monkeypatch.delitem(sys.modules, name)
         monkeypatch.setitem(sys.modules, "rich", None)
         status, out, err = run(capsys, "bench", "--quick")
-        assert 1 == status
+        assert 2 == status
         assert "" == out
         assert "pip install 'hydracache_sync[bench]'" in err
         assert "Traceback" not in err

@@ -25,7 +25,12 @@ EXTRAS["dev"] = EXTRAS["all"] + EXTRAS["bench"] + [
     "types-cachetools",
     "types-psycopg2",
     "docutils",  # tests/test_docs.py checks README.rst and docs/ render cleanly
+    "build",  # tests/test_packaging.py builds the sdist and runs its tests
+    "setuptools>=61",  # ... without build isolation (no index needed),
+    "wheel",  # as pyproject.toml's build-system requires
 ]
+# The repository's address: the sdist and the docs point here.
+REPOSITORY = "https://github.com/hydracache/hydracache_sync"
 
 setup(
     name="hydracache_sync",
@@ -33,6 +38,14 @@ setup(
     description="A synchronous, thread-safe, tiered cache: memory, Redis, Postgres.",
     long_description=open("README.rst", encoding="utf-8").read(),  # noqa: SIM115
     long_description_content_type="text/x-rst",
+    license="MIT",
+    url=REPOSITORY,
+    project_urls={
+        "Source": REPOSITORY,
+        "Documentation": f"{REPOSITORY}/blob/main/docs/index.rst",
+        "Issues": f"{REPOSITORY}/issues",
+    },
+    keywords=["cache", "redis", "postgresql", "flask", "single-flight", "memoize"],
     python_requires=">=3.10",
     packages=find_packages(include=["hydracache_sync", "hydracache_sync.*"]),
     package_data={"hydracache_sync": ["py.typed", "sql/*.sql"]},
@@ -40,8 +53,21 @@ setup(
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["hydracache = hydracache_sync.cli:main"]},
     classifiers=[
-        "Programming Language :: Python :: 3",
-        "Typing :: Typed",
+        "Development Status :: 4 - Beta",
+        "Intended Audience :: Developers",
         "License :: OSI Approved :: MIT License",
+        "Operating System :: OS Independent",
+        "Programming Language :: Python :: 3",
+        "Programming Language :: Python :: 3 :: Only",
+        "Programming Language :: Python :: 3.10",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+        "Framework :: Django",
+        "Framework :: Flask",
+        "Topic :: Database",
+        "Topic :: Internet :: WWW/HTTP :: WSGI",
+        "Topic :: Software Development :: Libraries :: Python Modules",
+        "Typing :: Typed",
     ],
 )

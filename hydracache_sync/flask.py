@@ -52,17 +52,19 @@ Configuration (``app.config``; every key is optional):
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any, ParamSpec, cast
+from typing import Any, ParamSpec, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 from ._cache import HydraCache
 from ._codec import Codec
+from ._late import LateMemoized
 from ._placement import TierTTLs
 from .errors import ConfigError, MissingDependencyError
 from .tiers.base import RemoteTier
@@ -80,12 +82,15 @@ except ImportError as exc:  # pragma: no cover - exercised without flask only
 __all__ = ["EXTENSION_KEY", "HydraCacheExtension", "cache_from_config", "cached_view"]
 
 P = ParamSpec("P")
+R = TypeVar("R")
 
 #: The key of the cache in ``app.extensions``.
 EXTENSION_KEY = "hydracache"
 
 DEFAULT_VIEW_TTL = 300
 DEFAULT_KEY_PREFIX = "view:"
+#: Query parameters left out of view keys unless HYDRACACHE_IGNORE_QUERY says.
+DEFAULT_IGNORE_QUERY = ("utm_*",)
 
 # Longer keys are hashed: Redis and Postgres take them, but a 2 KB key per
 # page is waste, and the core rejects keys over 2048 characters.
@@ -202,6 +207,7 @@ class HydraCacheExtension:
     ) -> None:
         self._given = cache
         self._last: HydraCache | None = None
+        self._last_disabled = False
         if app is not None:
             self.init_app(app)
 
@@ -226,6 +232,7 @@ class HydraCacheExtension:
             weakref.finalize(app, cache.close)
         app.extensions[EXTENSION_KEY] = cache
         self._last = cache
+        self._last_disabled = bool(app.config.get("HYDRACACHE_DISABLED", False))
 
     @property
     def cache(self) -> HydraCache:
@@ -242,6 +249,41 @@ class HydraCacheExtension:
             raise RuntimeError("HydraCacheExtension is not initialised: init_app(app)")
         return self._last
 
+    def _enabled(self) -> bool:
+        """Whether caching is on (``HYDRACACHE_DISABLED`` of the current app)."""
+        if has_app_context():
+            return not current_app.config.get("HYDRACACHE_DISABLED", False)
+        return not self._last_disabled
+
+    def memoize(self, **options: Any) -> Callable[[Callable[P, R]], LateMemoized[P, R]]:
+        """Memoize a function in the current app's cache (``@hydra_cache`` options).
+
+        Usable at import time, before :meth:`init_app`, and with several
+        apps: each call uses the cache of the current app (outside an app
+        context, the last one initialised). ``HYDRACACHE_DISABLED`` makes
+        calls run the function directly.
+
+        Args:
+            **options: ``ttl``, ``tags``, ``key``, ``namespace``, ``cost``,
+                ``negative_ttl``, ``unless``, ``typed``, ``ignore_self`` as
+                for :func:`~hydracache_sync.hydra_cache`.
+
+        Raises:
+            ConfigError: An option is invalid (checked when decorating).
+
+        .. versionadded:: 0.2
+        """
+        if "cache" in options:
+            raise ConfigError("memoize() uses the app's cache; cache= is not taken")
+        LateMemoized.check(options)
+
+        def decorate(function: Callable[P, R]) -> LateMemoized[P, R]:
+            return LateMemoized(
+                function, lambda: self.cache, self._enabled, dict(options)
+            )
+
+        return decorate
+
     def cached_view(
         self,
         ttl: float | timedelta | None = None,
@@ -250,10 +292,18 @@ class HydraCacheExtension:
         vary: Sequence[str] = (),
         key_prefix: str = DEFAULT_KEY_PREFIX,
         unless: Callable[[], bool] | None = None,
+        ignore_query: Iterable[str] | None = None,
+        make_cache_key: Callable[..., str] | None = None,
     ) -> Callable[[Callable[P, ResponseReturnValue]], Callable[P, Response]]:
         """Cache a view's GET/HEAD 200 responses; see :func:`cached_view`."""
         return cached_view(
-            ttl, tags=tags, vary=vary, key_prefix=key_prefix, unless=unless
+            ttl,
+            tags=tags,
+            vary=vary,
+            key_prefix=key_prefix,
+            unless=unless,
+            ignore_query=ignore_query,
+            make_cache_key=make_cache_key,
         )
 
 
@@ -266,7 +316,11 @@ class _NotCacheable(Exception):
         self.owner = owner
 
 
-def view_key(vary: Sequence[str] = (), key_prefix: str = DEFAULT_KEY_PREFIX) -> str:
+def view_key(
+    vary: Sequence[str] = (),
+    key_prefix: str = DEFAULT_KEY_PREFIX,
+    ignore_query: Iterable[str] = (),
+) -> str:
     """Return the cache key of the current request.
 
     ``<key_prefix>GET:<script root + path>?<query>|<header>=<value>...``: the
@@ -279,13 +333,23 @@ def view_key(vary: Sequence[str] = (), key_prefix: str = DEFAULT_KEY_PREFIX) -> 
     Args:
         vary: Request header names whose values separate entries.
         key_prefix: Text put first.
+        ignore_query: ``fnmatch`` patterns of query parameter names left out
+            of the key (tracking parameters such as ``utm_*``).
 
     Returns:
         The key.
     """
     path = quote(request.script_root + request.path, safe=_PATH_SAFE)
     key = f"{key_prefix}GET:{path}"
-    pairs = sorted(request.args.items(multi=True), key=lambda pair: pair[0])
+    ignored = tuple(ignore_query)
+    pairs = sorted(
+        (
+            pair
+            for pair in request.args.items(multi=True)
+            if not any(fnmatch.fnmatchcase(pair[0], p) for p in ignored)
+        ),
+        key=lambda pair: pair[0],
+    )
     if pairs:
         key += "?" + urlencode(pairs)
     for name in vary:
@@ -334,6 +398,8 @@ def cached_view(
     vary: Sequence[str] = (),
     key_prefix: str = DEFAULT_KEY_PREFIX,
     unless: Callable[[], bool] | None = None,
+    ignore_query: Iterable[str] | None = None,
+    make_cache_key: Callable[..., str] | None = None,
 ) -> Callable[[Callable[P, ResponseReturnValue]], Callable[P, Response]]:
     """Cache a view's responses in the current app's HydraCache.
 
@@ -360,6 +426,12 @@ def cached_view(
         key_prefix: Start of the keys (default ``"view:"``, see
             :func:`view_key`).
         unless: Called per request; ``True`` bypasses the cache.
+        ignore_query: Query parameter names (``fnmatch`` patterns) left out
+            of the key; default ``HYDRACACHE_IGNORE_QUERY``, else ``utm_*``.
+        make_cache_key: Called with the view's arguments; returns the key
+            (put after ``key_prefix``) instead of :func:`view_key`'s.
+
+    With ``HYDRACACHE_DISABLED`` set in the app config the view always runs.
 
     Returns:
         The decorator; put it below ``@app.route``.
@@ -375,6 +447,11 @@ def cached_view(
         raise ConfigError(f"vary must be header names, not {vary!r}")
     if not isinstance(key_prefix, str):
         raise ConfigError(f"key_prefix must be a str, not {key_prefix!r}")
+    if make_cache_key is not None and not callable(make_cache_key):
+        raise ConfigError(f"make_cache_key must be callable, not {make_cache_key!r}")
+    if isinstance(ignore_query, str):
+        ignore_query = (ignore_query,)
+    fixed_ignore = None if ignore_query is None else tuple(ignore_query)
     fixed_tags: tuple[str, ...] | None
     if isinstance(tags, str):
         fixed_tags = (tags,)
@@ -390,6 +467,7 @@ def cached_view(
             if (
                 request.method not in _CACHEABLE_METHODS
                 or "Authorization" in request.headers
+                or app.config.get("HYDRACACHE_DISABLED", False)
                 or (unless is not None and unless())
             ):
                 return app.make_response(view(*args, **kwargs))
@@ -428,10 +506,17 @@ def cached_view(
                     "stored": time.time(),
                 }
 
+            if make_cache_key is not None:
+                key = key_prefix + make_cache_key(*args, **kwargs)
+            else:
+                ignore = fixed_ignore
+                if ignore is None:
+                    ignore = tuple(
+                        app.config.get("HYDRACACHE_IGNORE_QUERY", DEFAULT_IGNORE_QUERY)
+                    )
+                key = view_key(vary, key_prefix, ignore)
             try:
-                record = cache.get_or_load(
-                    view_key(vary, key_prefix), load, ttl=seconds, tags=entry_tags
-                )
+                record = cache.get_or_load(key, load, ttl=seconds, tags=entry_tags)
             except _NotCacheable as exc:
                 if exc.owner is owner:
                     return exc.response

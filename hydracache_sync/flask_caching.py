@@ -13,6 +13,11 @@ only), ``CACHE_KEY_PREFIX``, ``CACHE_DEFAULT_TIMEOUT`` and the
 ``HYDRACACHE_LOCK``, ...). Timeouts follow Flask-Caching: ``0`` is forever,
 ``None`` the default timeout; a negative one expires at once.
 
+Single-flight: concurrent misses of one key in ``@cache.cached`` and
+``@cache.memoize`` run the function once per process; the others wait for its
+value (see :class:`MissLeases`; ``HYDRACACHE_SINGLE_FLIGHT`` = seconds to
+wait at most, ``0`` turns it off).
+
 Values CBOR cannot hold are pickled, signed with HMAC-SHA256 under a key
 derived from ``HYDRACACHE_SECRET`` or else the app's ``SECRET_KEY``; with
 neither, such values raise ``CodecError``. An unsigned or forged pickle is
@@ -25,7 +30,13 @@ process.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
+import sys
+import threading
+import time
 from collections.abc import Callable, Mapping
+from types import CodeType, FrameType
 from typing import Any
 
 from ._cache import HydraCache as Engine
@@ -35,6 +46,7 @@ from ._options import TTL, Expires
 from .errors import MissingDependencyError
 
 try:
+    import flask_caching
     from flask_caching.backends.base import BaseCache
 except ImportError as exc:  # pragma: no cover - exercised without flask-caching
     raise MissingDependencyError(
@@ -42,9 +54,105 @@ except ImportError as exc:  # pragma: no cover - exercised without flask-caching
         "pip install 'hydracache_sync[flask-caching]'"
     ) from exc
 
-__all__ = ["HydraCache", "close_engines"]
+__all__ = ["HydraCache", "MissLeases", "close_engines"]
+
+_FLASK_CACHING_DIR = os.path.dirname(flask_caching.__file__)
 
 _engines = EngineRegistry()
+_MISSING: Any = object()
+
+
+class _Lease:
+    """A miss being filled: the thread filling it and the decorator frame it runs."""
+
+    __slots__ = ("code", "done", "frame_id", "owner")
+
+    def __init__(self, frame: FrameType) -> None:
+        self.owner = threading.get_ident()
+        self.frame_id = id(frame)
+        self.code: CodeType = frame.f_code
+        self.done = threading.Event()
+
+    def alive(self) -> bool:
+        """Whether the owner is still inside the decorator call that missed."""
+        frame: FrameType | None = sys._current_frames().get(self.owner)
+        while frame is not None:
+            if id(frame) == self.frame_id and frame.f_code is self.code:
+                return True
+            frame = frame.f_back
+        return False
+
+
+class MissLeases:
+    """Single-flight for Flask-Caching's ``@cached``/``@memoize`` (one process).
+
+    Their wrappers call ``get``, then the function, then ``set``, which a
+    backend cannot wrap. So a ``get`` that misses *from inside one of those
+    wrappers* takes a lease on the key; concurrent wrapped ``get`` calls of the
+    key wait until the leaseholder stores it (or deletes it), then read the
+    value. If the holder leaves its wrapper without storing (its function
+    raised, or ``response_filter`` refused the value), the waiters notice
+    within ``poll`` seconds and one of them takes over. No waiter waits
+    longer than ``wait`` seconds. A ``get`` from anywhere else never waits.
+    """
+
+    def __init__(self, wait: float = 30.0, poll: float = 0.01) -> None:
+        self._wait = wait
+        self._poll = poll
+        self._lock = threading.Lock()
+        self._held: dict[str, _Lease] = {}
+
+    def miss(self, key: str, frame: FrameType, read: Callable[[], Any]) -> Any:
+        """After a miss of ``key``: lead (return ``_MISSING``) or wait for the value."""
+        deadline = time.monotonic() + self._wait
+        while True:
+            with self._lock:
+                lease = self._held.get(key)
+                if lease is None or not lease.alive():
+                    if len(self._held) >= 1024:
+                        self._sweep()
+                    self._held[key] = _Lease(frame)
+                    return _MISSING
+            while not lease.done.wait(self._poll):
+                if time.monotonic() >= deadline:
+                    return read()
+                if not lease.alive():
+                    break
+            value = read()
+            if value is not _MISSING or time.monotonic() >= deadline:
+                return value
+
+    def release(self, key: str) -> None:
+        """The key was stored or deleted: wake its waiters."""
+        if self._held:
+            with self._lock:
+                lease = self._held.pop(key, None)
+            if lease is not None:
+                lease.done.set()
+
+    def _sweep(self) -> None:
+        """Forget leases whose holder left without storing (lock held)."""
+        for key in [k for k, lease in self._held.items() if not lease.alive()]:
+            del self._held[key]
+
+
+def _wrapper_frame(name: str) -> FrameType | None:
+    """The Flask-Caching frame of function ``name`` calling us, if it is one.
+
+    The call chains are ``decorated_function`` (``@cached``/``@memoize``) ->
+    ``Cache.get`` -> our ``get``, and ``_memoize_version`` (the version keys
+    every memoized call reads, and creates on first use) -> ``Cache.get_many``
+    -> our ``get_many``.
+    """
+    try:
+        frame: FrameType | None = sys._getframe(3)
+    except ValueError:  # a shallower stack: not called by Flask-Caching
+        return None
+    if frame is None or frame.f_code.co_name != name:
+        return None
+    if os.path.dirname(frame.f_code.co_filename) != _FLASK_CACHING_DIR:
+        return None
+    return frame
 
 
 def _build(config: Mapping[str, Any], codec: Codec) -> Engine:
@@ -68,6 +176,8 @@ class HydraCache(BaseCache):
         config: ``HYDRACACHE_*`` settings (see :mod:`hydracache_sync.flask`).
         secret: Signs pickled values (default: ``HYDRACACHE_SECRET``).
         engine: Use this engine instead of the shared one for the config.
+        single_flight: Seconds a concurrent miss of ``@cached``/``@memoize``
+            waits for the first one's value (:class:`MissLeases`); ``0`` off.
         ignore_delete_many_errors: As for Flask-Caching's own backends.
 
     .. versionadded:: 0.2
@@ -82,6 +192,7 @@ class HydraCache(BaseCache):
         secret: str | bytes | None = None,
         engine: Engine | None = None,
         ignore_delete_many_errors: bool = False,
+        single_flight: float = 30.0,
     ) -> None:
         super().__init__(
             default_timeout=default_timeout,
@@ -99,6 +210,7 @@ class HydraCache(BaseCache):
             key = (tuple(sorted((k, repr(v)) for k, v in settings.items())), secret)
             engine = _engines.get(key, lambda: _build(settings, codec))
         self._engine = engine
+        self._leases = MissLeases(single_flight) if single_flight > 0 else None
 
     @classmethod
     def factory(
@@ -116,6 +228,8 @@ class HydraCache(BaseCache):
         kwargs.setdefault(
             "secret", settings.get("HYDRACACHE_SECRET") or config.get("SECRET_KEY")
         )
+        if "HYDRACACHE_SINGLE_FLIGHT" in settings:
+            kwargs.setdefault("single_flight", settings["HYDRACACHE_SINGLE_FLIGHT"])
         return cls(*args, **kwargs)
 
     @property
@@ -140,45 +254,94 @@ class HydraCache(BaseCache):
     # -- the cachelib API --------------------------------------------------------------
 
     def get(self, key: str) -> Any:
-        """Return the value or ``None``."""
-        return self._engine.get(self._key(key))
+        """Return the value or ``None`` (a wrapped miss may wait: MissLeases)."""
+        full = self._key(key)
+        value = self._engine.get(full, _MISSING)
+        if value is not _MISSING:
+            return value
+        if self._leases is not None:
+            frame = _wrapper_frame("decorated_function")
+            if frame is not None:
+                value = self._leases.miss(
+                    full, frame, lambda: self._engine.get(full, _MISSING)
+                )
+                if value is not _MISSING:
+                    return value
+        return None
 
     def set(
         self, key: str, value: Any, timeout: int | dt.timedelta | None = None
     ) -> bool:
         """Store ``value``; always ``True`` (a failing tier degrades)."""
-        self._engine.set(self._key(key), value, ttl=self._ttl(timeout))
+        full = self._key(key)
+        try:
+            self._engine.set(full, value, ttl=self._ttl(timeout))
+        finally:
+            self._release(full)
         return True
 
     def add(
         self, key: str, value: Any, timeout: int | dt.timedelta | None = None
     ) -> bool:
         """Store only if absent (atomic in the base tier)."""
-        return self._engine.add(self._key(key), value, ttl=self._ttl(timeout))
+        full = self._key(key)
+        try:
+            return self._engine.add(full, value, ttl=self._ttl(timeout))
+        finally:
+            self._release(full)
 
     def delete(self, key: str) -> bool:
         """Remove ``key`` from every tier; tell whether it was there."""
-        return self._engine.delete(self._key(key))
+        full = self._key(key)
+        try:
+            return self._engine.delete(full)
+        finally:
+            self._release(full)
+
+    def _release(self, full: str) -> None:
+        if self._leases is not None:
+            self._leases.release(full)
 
     def get_many(self, *keys: str) -> list[Any]:
         """Return the values in order (``None`` for missing keys)."""
         full = [self._key(key) for key in keys]
         found = self._engine.get_many(full)
+        if len(found) < len(full) and self._leases is not None:
+            # Two first calls of a memoized function would each make up a
+            # version (so two keys, two calls): the second waits for the first.
+            frame = _wrapper_frame("_memoize_version")
+            if frame is not None:
+                for key in full:
+                    if key not in found:
+                        value = self._leases.miss(
+                            key,
+                            frame,
+                            functools.partial(self._engine.get, key, _MISSING),
+                        )
+                        if value is not _MISSING:
+                            found[key] = value
         return [found.get(key) for key in full]
 
     def set_many(
         self, mapping: dict[str, Any], timeout: int | dt.timedelta | None = None
     ) -> list[Any]:
         """Store several values; return the keys stored (all of them)."""
-        self._engine.set_many(
-            {self._key(key): value for key, value in mapping.items()},
-            ttl=self._ttl(timeout),
-        )
+        items = {self._key(key): value for key, value in mapping.items()}
+        try:
+            self._engine.set_many(items, ttl=self._ttl(timeout))
+        finally:
+            for full in items:
+                self._release(full)
         return list(mapping)
 
     def delete_many(self, *keys: str) -> list[Any]:
         """Remove several keys; return them (absent afterwards, so deleted)."""
-        self._engine.delete_many([self._key(key) for key in keys])
+        full = [self._key(key) for key in keys]
+        try:
+            self._engine.delete_many(full)
+        finally:
+            for one in full:
+                self._release(one)
         return list(keys)
 
     def has(self, key: str) -> bool:

@@ -124,3 +124,41 @@ class TestFlaskExample:
         finally:
             first.extensions["hydracache"].close()
             second.extensions["hydracache"].close()
+
+
+class TestFrameworkBackendExamples:
+    """examples/django_app.py and examples/flask_caching_app.py, run as scripts."""
+
+    DJANGO = (
+        "page: 'rendered 1 time(s)' then 'rendered 1 time(s)'",
+        "report: 8 concurrent requests, 1 call(s)",
+        "visits: [1, 2, 3]",
+    )
+    FLASK_CACHING = (
+        "home: 'home rendered 1 time(s)' then 'home rendered 1 time(s)'",
+        "price: 8 concurrent requests, 1 call(s)",
+        "after delete_memoized: 2 call(s)",
+    )
+
+    def test_django_memory(self) -> None:
+        """The Django project runs memory-only: cache_page, get_or_set, incr."""
+        pytest.importorskip("django")
+        out = run_example("django_app.py")
+        assert ["cache: memory", *self.DJANGO] == out.splitlines()
+
+    def test_flask_caching_memory(self) -> None:
+        """The Flask-Caching app runs memory-only: cached, memoize, single-flight."""
+        pytest.importorskip("flask_caching")
+        out = run_example("flask_caching_app.py")
+        assert ["cache: memory", *self.FLASK_CACHING] == out.splitlines()
+
+    @pytest.mark.redis
+    def test_both_on_redis(self, redis_url: str, redis_prefix: str) -> None:
+        """With HYDRACACHE_REDIS_URL both run on memory + Redis, same results."""
+        pytest.importorskip("django")
+        pytest.importorskip("flask_caching")
+        env = {"HYDRACACHE_REDIS_URL": redis_url, "HYDRACACHE_PREFIX": redis_prefix}
+        out = run_example("django_app.py", env=env)
+        assert ["cache: memory + redis", *self.DJANGO] == out.splitlines()
+        out = run_example("flask_caching_app.py", env=env)
+        assert ["cache: memory + redis", *self.FLASK_CACHING] == out.splitlines()

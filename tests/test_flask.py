@@ -485,3 +485,154 @@ class TestExtension:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         ).stdout
         assert "False\n" == out
+
+
+class TestParityWithFlaskCaching:
+    """memoize after init_app, DISABLED, LOCK/SWR config, ignore list, key hook."""
+
+    def test_memoize_before_and_after_init_app(self) -> None:
+        """A function memoized at import time uses each app's own cache."""
+        ext = HydraCacheExtension()
+        calls: list[int] = []
+
+        @ext.memoize(ttl=60)
+        def square(n: int) -> int:
+            calls.append(n)
+            return n * n
+
+        first, second = Flask("first"), Flask("second")
+        ext.init_app(first)
+        ext.init_app(second)
+        with first.app_context():
+            assert [4, 4] == [square(2), square(2)]
+        with second.app_context():
+            assert 4 == square(2)  # another app, another cache: runs again
+        assert [2, 2] == calls
+        with first.app_context():
+            assert square.invalidate(2) is True
+            assert 4 == square(2)
+            key = square.cache_key(2)
+            assert key in first.extensions["hydracache"]
+        assert [2, 2, 2] == calls
+        assert "square" == square.__name__
+
+    def test_memoize_methods_and_bad_options(self) -> None:
+        """Methods memoize per instance key; bad options fail when decorating."""
+        app = Flask(__name__)
+        ext = HydraCacheExtension(app)
+
+        class Repo:
+            def __init__(self, name: str) -> None:
+                self.name = name
+
+            def __cache_key__(self) -> str:
+                return self.name
+
+            @ext.memoize(ttl=60)
+            def load(self, n: int) -> str:
+                return f"{self.name}:{n}"
+
+        with app.app_context():
+            assert "a:1" == Repo("a").load(1)
+            assert "b:1" == Repo("b").load(1)
+        with pytest.raises(ConfigError):
+            ext.memoize(ttl=-1)
+        with pytest.raises(ConfigError):
+            ext.memoize(cache=HydraCache.local())
+
+    def test_disabled_switch(self) -> None:
+        """HYDRACACHE_DISABLED: views and memoized functions always run."""
+        app = Flask(__name__)
+        app.config["HYDRACACHE_DISABLED"] = True
+        ext = HydraCacheExtension(app)
+        runs: list[str] = []
+
+        @app.get("/")
+        @ext.cached_view(ttl=10)
+        def index() -> str:
+            runs.append("view")
+            return "index"
+
+        @ext.memoize(ttl=10)
+        def compute() -> int:
+            runs.append("memo")
+            return 1
+
+        client = app.test_client()
+        responses = [client.get("/") for _ in range(2)]
+        assert ["index", "index"] == [r.get_data(as_text=True) for r in responses]
+        assert "X-Cache" not in responses[0].headers
+        with app.app_context():
+            compute()
+            compute()
+        compute()  # outside an app context: the last app's switch
+        assert ["view", "view", "memo", "memo", "memo"] == runs
+
+    def test_lock_and_stale_config(self, config: dict[str, Any]) -> None:
+        """HYDRACACHE_LOCK and HYDRACACHE_STALE_WHILE_REVALIDATE reach the cache."""
+        import time
+
+        cache = cache_from_config(
+            {
+                **config,
+                "HYDRACACHE_LOCK": "redis",
+                "HYDRACACHE_STALE_WHILE_REVALIDATE": 30,
+                "HYDRACACHE_BROADCAST": False,
+            }
+        )
+        try:
+            assert cache.listening is False
+            values = iter([1, 2])
+            assert 1 == cache.get_or_load("k", lambda: next(values), ttl=0.2)
+            time.sleep(0.4)
+            assert 1 == cache.get_or_load("k", lambda: next(values), ttl=0.2)
+            assert 1 == cache.stats().stale_hits
+        finally:
+            cache.close()
+        with pytest.raises(ConfigError):
+            cache_from_config({"HYDRACACHE_LOCK": "redis"})  # needs Redis
+
+    def test_query_ignore_list(self) -> None:
+        """utm_* parameters share the entry by default; the list is configurable."""
+        app = Flask(__name__)
+        ext = HydraCacheExtension(app)
+        runs: list[str] = []
+
+        @app.get("/a")
+        @ext.cached_view(ttl=10)
+        def default_list() -> str:
+            runs.append("a")
+            return "a"
+
+        @app.get("/b")
+        @ext.cached_view(ttl=10, ignore_query=["ref", "fb*"])
+        def own_list() -> str:
+            runs.append("b")
+            return "b"
+
+        client = app.test_client()
+        for url in ["/a?x=1", "/a?x=1&utm_source=mail", "/a?utm_medium=x&x=1"]:
+            client.get(url)
+        for url in ["/b", "/b?ref=x", "/b?fbclid=1", "/b?utm_source=x"]:
+            client.get(url)
+        assert ["a", "b", "b"] == runs
+
+    def test_make_cache_key_hook(self) -> None:
+        """make_cache_key replaces the request key (under key_prefix)."""
+        app = Flask(__name__)
+        ext = HydraCacheExtension(app)
+        runs: list[int] = []
+
+        @app.get("/items/<int:item>")
+        @ext.cached_view(ttl=10, make_cache_key=lambda item: f"item:{item % 2}")
+        def item(item: int) -> str:
+            runs.append(item)
+            return f"item {item}"
+
+        client = app.test_client()
+        bodies = [client.get(f"/items/{n}").get_data(as_text=True) for n in (1, 3, 2)]
+        assert ["item 1", "item 1", "item 2"] == bodies
+        assert [1, 2] == runs
+        assert "view:item:1" in app.extensions["hydracache"]
+        with pytest.raises(ConfigError):
+            cached_view(make_cache_key="nope")  # type: ignore[arg-type]

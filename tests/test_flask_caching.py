@@ -7,8 +7,9 @@ through ``CACHE_TYPE`` and the app config, ``@cache.memoize`` with
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -105,4 +106,142 @@ def test_objects_need_a_secret() -> None:
     signed = HydraCache(secret="a-secret-of-enough-length")
     signed.set("t", time.struct_time((2020, 1, 1, 0, 0, 0, 0, 1, 0)))
     assert 2020 == signed.get("t").tm_year
+    close_engines()
+
+
+def _run_threads(count: int, target: Callable[[], None]) -> None:
+    barrier = threading.Barrier(count)
+
+    def run() -> None:
+        barrier.wait()
+        target()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def test_memoize_single_flight(app: flask.Flask) -> None:
+    """Eight concurrent cold calls of a memoized function run it once."""
+    cache = flask_caching.Cache(app)
+    calls: list[int] = []
+
+    @cache.memoize(timeout=60)
+    def slow(n: int) -> int:
+        calls.append(n)
+        time.sleep(0.2)
+        return n
+
+    results: list[int] = []
+
+    def call() -> None:
+        with app.app_context():
+            results.append(slow(5))
+
+    _run_threads(8, call)
+    assert [5] == calls
+    assert [5] * 8 == results
+
+
+def test_cached_view_single_flight(app: flask.Flask) -> None:
+    """Eight concurrent cold requests of a ``@cache.cached`` view render it once."""
+    cache = flask_caching.Cache(app)
+    renders: list[int] = []
+
+    @app.get("/slow")
+    @cache.cached(timeout=60)
+    def slow() -> str:
+        renders.append(1)
+        time.sleep(0.2)
+        return "slow page"
+
+    bodies: list[bytes] = []
+    _run_threads(8, lambda: bodies.append(app.test_client().get("/slow").data))
+    assert [1] == renders
+    assert [b"slow page"] * 8 == bodies
+
+
+def test_failed_leader_hands_over_at_once(app: flask.Flask) -> None:
+    """When the first call raises, one waiter runs next; nobody waits out the lease."""
+    cache = flask_caching.Cache(app)
+    calls: list[str] = []
+    lock = threading.Lock()
+
+    @cache.memoize(timeout=60)
+    def flaky() -> str:
+        with lock:
+            calls.append("call")
+            first = len(calls) == 1
+        time.sleep(0.2)
+        if first:
+            raise RuntimeError("first call fails")
+        return "ok"
+
+    outcomes: list[str] = []
+
+    def call() -> None:
+        with app.app_context():
+            try:
+                outcomes.append(flaky())
+            except RuntimeError:
+                outcomes.append("error")
+
+    started = time.monotonic()
+    _run_threads(4, call)
+    assert 2 == len(calls)
+    assert ["error", "ok", "ok", "ok"] == sorted(outcomes)
+    assert time.monotonic() - started < 10  # the lease is 30 s
+
+
+def test_plain_get_never_waits(app: flask.Flask) -> None:
+    """A get() outside the decorators returns a miss even while a load runs."""
+    cache = flask_caching.Cache(app)
+    entered = threading.Event()
+
+    @cache.memoize(timeout=60)
+    def slow() -> int:
+        entered.set()
+        time.sleep(1.0)
+        return 1
+
+    def call() -> None:
+        with app.app_context():
+            slow()
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    assert entered.wait(5)
+    with app.app_context():
+        key = slow.make_cache_key(slow.uncached)
+        started = time.monotonic()
+        assert cache.get(key) is None
+        assert time.monotonic() - started < 0.5
+    worker.join()
+
+
+def test_single_flight_can_be_off() -> None:
+    """HYDRACACHE_SINGLE_FLIGHT = 0: every concurrent miss runs the function."""
+    app = flask.Flask(__name__)
+    app.config.update(
+        CACHE_TYPE="hydracache_sync.flask_caching.HydraCache",
+        HYDRACACHE_SINGLE_FLIGHT=0,
+        HYDRACACHE_PREFIX="off:",
+    )
+    cache = flask_caching.Cache(app)
+    calls: list[int] = []
+
+    @cache.memoize(timeout=60)
+    def slow() -> int:
+        calls.append(1)
+        time.sleep(0.2)
+        return 1
+
+    def call() -> None:
+        with app.app_context():
+            slow()
+
+    _run_threads(4, call)
+    assert 4 == len(calls)
     close_engines()

@@ -43,9 +43,6 @@ from .errors import (
     HydraCacheError,
     InvalidKey,
     MissingDependencyError,
-    TierError,
-    TierTimeoutError,
-    TierUnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -67,7 +64,6 @@ DEFAULT_MEMORY_SAMPLE = 1000
 _EXIT_FAILED = 1
 _EXIT_USAGE = 2
 _EXIT_INTERRUPTED = 130
-_GLOB_SPECIAL = frozenset("\\*?[]")
 
 
 class _CommandError(Exception):
@@ -255,132 +251,24 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 # -- stats ---------------------------------------------------------------------------
 
 
-def _glob_escape(text: str) -> str:
-    """Escape Redis glob metacharacters so ``text`` matches only itself."""
-    return "".join("\\" + char if char in _GLOB_SPECIAL else char for char in text)
-
-
-@contextlib.contextmanager
-def _redis_errors() -> Iterator[None]:
-    """Map redis-py exceptions raised by direct client calls to TierError."""
-    import redis.exceptions as rex
-
-    try:
-        yield
-    except rex.TimeoutError as exc:
-        raise TierTimeoutError(f"redis timed out: {exc}", tier="redis") from exc
-    except rex.ConnectionError as exc:
-        raise TierUnavailableError(f"redis unavailable: {exc}", tier="redis") from exc
-    except rex.RedisError as exc:
-        raise TierError(f"redis error: {exc}", tier="redis") from exc
-
-
 def _redis_stats(args: argparse.Namespace) -> dict[str, Any]:
-    """Count a prefix's keys with SCAN and measure them with MEMORY USAGE.
-
-    The store's keys are ``<base>v:<key>`` (values), ``<base>k:<key>`` (tag
-    records of tagged entries) and ``<base>t:<tag>`` (tag sets). Every key is
-    counted; ``MEMORY USAGE`` runs on the first ``--sample`` keys SCAN returns
-    (SCAN order follows the hash table, so it is an unbiased sample). When
-    the prefix holds more keys than that, the total is the sample's mean times
-    the key count, and ``memory_exact`` is false.
-    """
+    """Ask the store for its key counts and memory (``RedisStore.usage``)."""
     store = _open_redis(args)
     try:
-        client: Any = store.client
-        base = store.value_key("")[: -len("v:")]
-        raw_base = base.encode()
-        counts = {b"v": 0, b"k": 0, b"t": 0}
-        sample: list[bytes] = []
-        with _redis_errors():
-            for raw in client.scan_iter(
-                match=_glob_escape(base) + "[vkt]:*", count=1000
-            ):
-                marker = raw[len(raw_base) : len(raw_base) + 1]
-                counts[marker] = counts.get(marker, 0) + 1
-                if len(sample) < args.sample:
-                    sample.append(raw)
-            sizes = _memory_usage(client, sample)
+        usage = store.usage(args.sample)
     finally:
         store.close()
-    keys = sum(counts.values())
-    measured = [size for size in sizes if size is not None]
-    if keys == 0:
-        memory: int | None = 0
-    elif not measured:
-        memory = None  # MEMORY USAGE refused (ACL, renamed command) or --sample 0
-    elif len(sample) == keys:
-        memory = sum(measured)
-    else:
-        memory = round(sum(measured) / len(measured) * keys)
-    return {
-        "prefix": args.prefix,
-        "entries": counts[b"v"],
-        "tagged_entries": counts[b"k"],
-        "tag_sets": counts[b"t"],
-        "keys": keys,
-        "memory_bytes": memory,
-        "memory_exact": memory is not None and len(sample) == keys,
-        "memory_sampled_keys": len(measured),
-    }
-
-
-def _memory_usage(client: Any, keys: Sequence[bytes]) -> list[int | None]:
-    """Return ``MEMORY USAGE`` per key (``None`` for a key gone meanwhile)."""
-    import redis.exceptions as rex
-
-    sizes: list[int | None] = []
-    for start in range(0, len(keys), 500):
-        pipe = client.pipeline(transaction=False)
-        for key in keys[start : start + 500]:
-            pipe.memory_usage(key)
-        try:
-            sizes.extend(pipe.execute())
-        except rex.ResponseError:
-            return []  # the command is not allowed here: memory unknown
-    return sizes
+    return {"prefix": args.prefix, **usage.as_dict()}
 
 
 def _postgres_stats(args: argparse.Namespace) -> dict[str, Any]:
-    """Count the table's rows (all, expired, negative) and measure its size."""
-    # The store validates the table (ConfigError naming the migration when it
-    # is missing) and reports an unreachable server as TierUnavailableError.
-    _open_postgres(args).close()
-    import psycopg2
-    import psycopg2.sql as sql
-
+    """Ask the store for its row counts and size (``PostgresStore.usage``)."""
+    store = _open_postgres(args)
     try:
-        conn = psycopg2.connect(args.postgres, connect_timeout=3)
-    except psycopg2.Error as exc:
-        raise TierUnavailableError(f"postgres: {exc}".strip(), tier="postgres") from exc
-    try:
-        with conn.cursor() as cur:
-            table = sql.Identifier(args.schema, args.table)
-            cur.execute(
-                sql.SQL(
-                    "SELECT count(*),"
-                    " count(*) FILTER (WHERE expires_at <= now()),"
-                    " count(*) FILTER (WHERE is_none),"
-                    " pg_total_relation_size(%s::regclass)"
-                    " FROM {}"
-                ).format(table),
-                (table.as_string(conn),),
-            )
-            row = cur.fetchone()
-    except psycopg2.Error as exc:
-        raise TierError(f"postgres: {exc}".strip(), tier="postgres") from exc
+        usage = store.usage()
     finally:
-        conn.close()
-    rows, expired, negative, size = row if row is not None else (0, 0, 0, 0)
-    return {
-        "schema": args.schema,
-        "table": args.table,
-        "rows": int(rows),
-        "live_rows": int(rows) - int(expired),
-        "expired_rows": int(expired),
-        "negative_rows": int(negative),
-        "table_bytes": int(size),
-    }
+        store.close()
+    return {"schema": args.schema, "table": args.table, **usage.as_dict()}
 
 
 def _human_bytes(size: int | None) -> str:

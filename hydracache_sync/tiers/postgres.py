@@ -39,6 +39,7 @@ from hydracache_sync.errors import (
     TierUnavailableError,
 )
 from hydracache_sync.tiers._pgcheck import table_problem
+from hydracache_sync.tiers._usage import PostgresUsage
 from hydracache_sync.tiers.base import BaseTier, StoreItem
 
 if TYPE_CHECKING:
@@ -434,6 +435,7 @@ class PostgresStore(BaseTier):
 
         fragments = {
             "table": table,
+            "regclass": sql.Literal(table.as_string(cur)),
             "live": sql.SQL(_LIVE),
             "columns": sql.SQL(
                 "value,"
@@ -517,6 +519,11 @@ class PostgresStore(BaseTier):
         statements["swap_negative"] = render(update + " AND is_none")
         statements["cleanup_expired"] = render(
             "DELETE FROM {table} WHERE expires_at <= now()"
+        )
+        statements["usage"] = render(
+            "SELECT count(*), count(*) FILTER (WHERE expires_at <= now()),"
+            " count(*) FILTER (WHERE is_none),"
+            " pg_total_relation_size({regclass}::regclass) FROM {table}"
         )
         return statements, prepare
 
@@ -821,6 +828,24 @@ class PostgresStore(BaseTier):
         .. versionadded:: 0.1
         """
         return self._run(_row_count, self._sql["cleanup_expired"], ())
+
+    def usage(self) -> PostgresUsage:
+        """Count the table's rows (all, expired, negative) and measure its size.
+
+        Raises:
+            TierError: Postgres failed.
+
+        .. versionadded:: 0.2
+        """
+        row = self._run(_fetch_one, self._sql["usage"], ())
+        rows, expired, negative, size = row if row is not None else (0, 0, 0, 0)
+        return PostgresUsage(
+            rows=int(rows),
+            live_rows=int(rows) - int(expired),
+            expired_rows=int(expired),
+            negative_rows=int(negative),
+            table_bytes=int(size),
+        )
 
     def close(self) -> None:
         """Close the owned pool (a caller's pool stays open); idempotent.

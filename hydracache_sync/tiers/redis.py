@@ -53,6 +53,7 @@ from hydracache_sync.errors import (
     TierTimeoutError,
     TierUnavailableError,
 )
+from hydracache_sync.tiers._usage import RedisUsage
 from hydracache_sync.tiers.base import BaseTier, StoreItem
 
 if TYPE_CHECKING:
@@ -808,6 +809,74 @@ class RedisStore(BaseTier):
         with self._errors:
             released = self._release_script(keys=[self._lbase + key], args=[token])
         return bool(released)
+
+    # -- administration -----------------------------------------------------------
+
+    def usage(self, sample: int = 1000) -> RedisUsage:
+        """Count this store's keys with ``SCAN`` and measure their memory.
+
+        Every key of the store (values, tag records, tag sets) is counted;
+        ``MEMORY USAGE`` runs on the first ``sample`` keys ``SCAN`` returns
+        (``SCAN`` order follows the hash table, so it is an unbiased sample).
+        With more keys than that, the memory is the sample's mean times the
+        key count, and ``memory_exact`` is false.
+
+        Args:
+            sample: How many keys to measure with ``MEMORY USAGE`` (>= 0).
+
+        Raises:
+            ConfigError: ``sample`` is negative.
+            TierError: Redis failed.
+
+        .. versionadded:: 0.2
+        """
+        if isinstance(sample, bool) or not isinstance(sample, int) or sample < 0:
+            raise ConfigError(f"sample must be an int >= 0, not {sample!r}")
+        base = self._vbase[: -len("v:")]
+        skip = len(base.encode())
+        counts = {b"v": 0, b"k": 0, b"t": 0}
+        measured: list[bytes] = []
+        with self._errors:
+            for batch in self._scan(_glob_escape(base) + "[vkt]:*"):
+                for raw in batch:
+                    marker = raw[skip : skip + 1]
+                    counts[marker] = counts.get(marker, 0) + 1
+                    if len(measured) < sample:
+                        measured.append(raw)
+            sizes = self._memory_usage(measured)
+        keys = sum(counts.values())
+        known = [size for size in sizes if size is not None]
+        if keys == 0:
+            memory: int | None = 0
+        elif not known:
+            memory = None  # MEMORY USAGE refused (ACL, renamed command) or sample 0
+        elif len(measured) == keys:
+            memory = sum(known)
+        else:
+            memory = round(sum(known) / len(known) * keys)
+        return RedisUsage(
+            entries=counts[b"v"],
+            tagged_entries=counts[b"k"],
+            tag_sets=counts[b"t"],
+            keys=keys,
+            memory_bytes=memory,
+            memory_exact=memory is not None and len(measured) == keys,
+            memory_sampled_keys=len(known),
+        )
+
+    def _memory_usage(self, keys: Sequence[bytes]) -> list[int | None]:
+        """Return ``MEMORY USAGE`` per key (``None`` for a key gone meanwhile)."""
+        refused = _import_redis().exceptions.ResponseError
+        sizes: list[int | None] = []
+        for start in range(0, len(keys), 500):
+            pipe = self._client.pipeline(transaction=False)
+            for key in keys[start : start + 500]:
+                pipe.memory_usage(key)
+            try:
+                sizes.extend(pipe.execute())
+            except refused:
+                return []  # the command is not allowed here: memory unknown
+        return sizes
 
     def _scan(self, match: str) -> Iterator[list[bytes]]:
         """Yield the keys matching ``match`` in batches (every cluster primary)."""

@@ -770,3 +770,23 @@ class TestConnections:
             thread.join()
         assert [] == errors
         assert 50 == store.invalidate_tag("t0")
+
+
+class TestUsage:
+    """usage(): row counts and table size, for ``hydracache stats``."""
+
+    def test_counts(self, store: PostgresStore) -> None:
+        """Rows, expired and negative rows are counted; the size is positive."""
+        store.set_many(
+            [StoreItem("old", b"x", 0.05, ()), StoreItem("live", b"y", 60, ())]
+        )
+        store.set("neg", b"", None, (), True)
+        time.sleep(0.15)
+        usage = store.usage()
+        assert (3, 2, 1, 1) == (
+            usage.rows,
+            usage.live_rows,
+            usage.expired_rows,
+            usage.negative_rows,
+        )
+        assert usage.table_bytes > 0

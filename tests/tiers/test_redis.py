@@ -443,3 +443,36 @@ class TestPatterns:
         store.set("other", b"v", None, ())
         assert 2500 == store.invalidate_pattern("bulk:*")
         assert b"v" == store.get("other")
+
+
+class TestUsage:
+    """usage(): key counts by kind and memory, for ``hydracache stats``."""
+
+    def test_counts_and_exact_memory(self, store: RedisStore) -> None:
+        """Two entries (one tagged): 2 values, 1 tag record, 2 tag sets."""
+        store.set("a", b"1" * 100, None, ("t1", "t2"))
+        store.set("b", b"2", 60, ())
+        usage = store.usage()
+        counts = (usage.entries, usage.tagged_entries, usage.tag_sets, usage.keys)
+        assert (2, 1, 2, 5) == counts
+        assert True is usage.memory_exact
+        assert 5 == usage.memory_sampled_keys
+        assert usage.memory_bytes is not None and usage.memory_bytes > 100
+
+    def test_sampled_memory_and_empty(self, store: RedisStore) -> None:
+        """A sample smaller than the keys extrapolates; an empty prefix is 0."""
+        assert 0 == store.usage().memory_bytes
+        store.set_many([StoreItem(f"k{i}", b"x", None, ()) for i in range(6)])
+        usage = store.usage(sample=2)
+        assert (6, 2, False) == (
+            usage.keys,
+            usage.memory_sampled_keys,
+            usage.memory_exact,
+        )
+        assert usage.memory_bytes is not None and usage.memory_bytes > 0
+        assert 6 == usage.as_dict()["entries"]
+
+    def test_bad_sample(self, store: RedisStore) -> None:
+        """A negative sample is a ConfigError."""
+        with pytest.raises(ConfigError, match="sample"):
+            store.usage(-1)

@@ -41,6 +41,7 @@ from .tiers.base import (
     Broadcaster,
     Locking,
     RemoteTier,
+    Stored,
     StoreItem,
     Versioned,
     wildcard_regex,
@@ -374,7 +375,7 @@ class HydraCache(AtomicVerbs):
             if not missing:
                 break
             key_list = [k for k in missing if k not in self._unsettled]
-            nothing: list[bytes | None] = [None] * len(key_list)
+            nothing: list[Stored | None] = [None] * len(key_list)
             datas = (
                 remote.guard.call(remote.store.get_many, key_list, default=nothing)
                 if key_list
@@ -709,7 +710,8 @@ class HydraCache(AtomicVerbs):
                 bounded = (
                     entry_ttl if position == base else _bounded(entry_ttl, remote.bound)
                 )
-                items.append(StoreItem(key, data, bounded, opts.tags))
+                negative = self._framing.native_negative(value)
+                items.append(StoreItem(key, data, bounded, opts.tags, negative))
             if items:
                 remote.guard.call(remote.store.set_many, items, default=None)
         with self._lock:
@@ -790,7 +792,13 @@ class HydraCache(AtomicVerbs):
                 is_base = remote is self._remotes[base - 1]
                 remote_ttl = ttl if is_base else _bounded(ttl, remote.bound)
                 remote.guard.call(
-                    remote.store.set, key, data, remote_ttl, opts.tags, default=None
+                    remote.store.set,
+                    key,
+                    data,
+                    remote_ttl,
+                    opts.tags,
+                    self._framing.native_negative(value),
+                    default=None,
                 )
                 written.append(remote)
         local_ttl = ttl if base == 0 else _bounded(ttl, self._ttls.local)
@@ -893,7 +901,11 @@ class HydraCache(AtomicVerbs):
         for index, remote in enumerate(self._remotes, 1):
             items = [
                 StoreItem(
-                    key, found.data, _bounded(remaining, remote.bound), found.tags
+                    key,
+                    found.data,
+                    _bounded(remaining, remote.bound),
+                    found.tags,
+                    self._framing.native_negative(found.value),
                 )
                 for key, found, remaining in live
                 if index < found.position

@@ -13,10 +13,11 @@ from typing import Any, NamedTuple
 
 from ._codec import Codec
 from ._compress import decompress, maybe_compress
-from ._envelope import F_GZIP, F_NEGATIVE, F_TRUSTED, CorruptEnvelope, pack, unpack
+from ._envelope import F_GZIP, F_NEGATIVE, CorruptEnvelope, pack, unpack
 from ._options import Resolved
 from ._stats import DECODE_ERRORS, Counters
 from .errors import ConfigError
+from .tiers.base import NativeNegative, Stored
 
 __all__ = ["MIN_SECRET", "Found", "Framing", "check_secret"]
 
@@ -111,29 +112,26 @@ class Framing:
         )
         return size, data
 
+    def native_negative(self, value: Any) -> bool:
+        """Tell whether a tier may keep ``value`` as a flag (``negative=True``).
+
+        True for a cached ``None`` without a secret: its envelope then carries
+        nothing the flag cannot (no MAC). With a secret every stored form keeps
+        its signed bytes.
+        """
+        return value is None and self._secret is None
+
     def decode(
-        self, key: str, data: bytes, *, trusted: bool, position: int
+        self, key: str, data: Stored, *, trusted: bool, position: int
     ) -> Found | None:
         """Return the value in ``data``, or None (counted when the bytes are bad)."""
+        if isinstance(data, NativeNegative):
+            return self._native_negative(key, data, trusted, position)
         try:
-            body, flags, expires_at, tags = unpack(
-                key, data, secret=self._secret, trusted=trusted
-            )
+            body, flags, expires_at, tags = unpack(key, data, secret=self._secret)
             if expires_at is not None and expires_at <= time.time():
                 return None
             if flags & F_NEGATIVE:
-                if flags & F_TRUSTED:
-                    # Rebuilt by a trusted tier (Postgres' is_none rows), which
-                    # unpack() accepts only without a secret: frame it as a
-                    # plain unsigned negative before it is promoted into
-                    # untrusted tiers. Nothing unverified is ever signed.
-                    data = pack(
-                        key,
-                        b"",
-                        flags=F_NEGATIVE,
-                        expires_at=expires_at,
-                        tags=tags,
-                    )
                 return Found(None, expires_at, tags, 0, data, position)
             if flags & F_GZIP:
                 body = decompress(body, self._max_decompressed)
@@ -142,3 +140,23 @@ class Framing:
             self._counters.add(DECODE_ERRORS)
             return None
         return Found(value, expires_at, tags, len(body), data, position)
+
+    def _native_negative(
+        self, key: str, stored: NativeNegative, trusted: bool, position: int
+    ) -> Found | None:
+        """Accept a tier's negative flag from a trusted tier, without a secret.
+
+        With a secret nothing unsigned is accepted (a row planted by someone
+        without it is a counted decode error). The entry is framed as a plain
+        unsigned negative before it is promoted into untrusted tiers: nothing
+        unverified is ever signed.
+        """
+        if not trusted or self._secret is not None:
+            self._counters.add(DECODE_ERRORS)
+            return None
+        expires_at = stored.expires_at
+        if expires_at is not None and expires_at <= time.time():
+            return None
+        tags = frozenset(stored.tags)
+        data = pack(key, b"", flags=F_NEGATIVE, expires_at=expires_at, tags=tags)
+        return Found(None, expires_at, tags, 0, data, position)

@@ -29,7 +29,7 @@ from ._placement import Cost
 from ._stats import INVALIDATIONS
 from ._types import UNSET, Unset
 from .errors import TierError, TierUnavailableError
-from .tiers.base import Swapping
+from .tiers.base import Stored, Swapping
 
 if TYPE_CHECKING:
     from ._framing import Framing
@@ -274,7 +274,7 @@ class AtomicVerbs:
         raw = remote.guard.call(remote.store.get, key, default=None)
         return None if raw is None else self._decode_current(key, raw, position)
 
-    def _decode_current(self, key: str, raw: bytes, position: int) -> _Current | None:
+    def _decode_current(self, key: str, raw: Stored, position: int) -> _Current | None:
         store: RemoteTier = self._remotes[position - 1].store
         found = self._framing.decode(key, raw, trusted=store.trusted, position=position)
         if found is None:
@@ -316,14 +316,28 @@ class AtomicVerbs:
             )
             _, data = self._framing.encode(key, write.value, wopts, envelope=True)
             assert data is not None  # noqa: S101 - envelope=True always frames
+            negative = self._framing.native_negative(write.value)
             if swap is None:  # a tier without compare-and-set: best effort
                 stored = remote.guard.call(
-                    store.set, key, data, write.ttl, write.tags, default=_FAILED
+                    store.set,
+                    key,
+                    data,
+                    write.ttl,
+                    write.tags,
+                    negative,
+                    default=_FAILED,
                 )
                 stored = stored is not _FAILED
             else:
                 stored = remote.guard.call(
-                    swap, key, raw, data, write.ttl, write.tags, default=_FAILED
+                    swap,
+                    key,
+                    raw,
+                    data,
+                    write.ttl,
+                    write.tags,
+                    negative,
+                    default=_FAILED,
                 )
             if stored is _FAILED:
                 raise _unavailable(remote.guard.name)

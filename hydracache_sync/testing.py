@@ -14,7 +14,15 @@ from collections.abc import Collection
 from typing import Any
 
 from .errors import TierUnavailableError
-from .tiers.base import BaseTier, RemoteTier, StoreItem, Swapping, wildcard_regex
+from .tiers.base import (
+    BaseTier,
+    NativeNegative,
+    RemoteTier,
+    Stored,
+    StoreItem,
+    Swapping,
+    wildcard_regex,
+)
 
 __all__ = ["FakeClock", "MemoryTier", "TierContract"]
 
@@ -23,7 +31,9 @@ class MemoryTier(BaseTier):
     """An in-process remote tier for tests: bytes in a dict, real TTLs and tags.
 
     Set ``down = True`` to make every call fail with ``TierUnavailableError``,
-    as a dead server would. ``calls`` counts the calls that reached it.
+    as a dead server would. ``calls`` counts the calls that reached it. A
+    ``trusted`` tier keeps an entry written with ``negative=True`` as a
+    :class:`~hydracache_sync.tiers.base.NativeNegative`, as Postgres does.
     """
 
     def __init__(self, name: str = "memory", *, trusted: bool = False) -> None:
@@ -32,52 +42,65 @@ class MemoryTier(BaseTier):
         self.down = False
         self.calls = 0
         self._lock = threading.Lock()
-        self._data: dict[str, tuple[bytes, float | None, frozenset[str]]] = {}
+        self._data: dict[str, tuple[Stored, float | None, frozenset[str]]] = {}
 
     def _enter(self) -> None:
         self.calls += 1
         if self.down:
             raise TierUnavailableError("memory tier is down", tier=self.name)
 
-    def _live(self, key: str) -> tuple[bytes, float | None, frozenset[str]] | None:
+    def _live(self, key: str) -> tuple[Stored, float | None, frozenset[str]] | None:
         item = self._data.get(key)
         if item is not None and item[1] is not None and item[1] <= time.monotonic():
             del self._data[key]
             return None
         return item
 
-    def get(self, key: str) -> bytes | None:
-        """Return the stored bytes or None."""
+    def get(self, key: str) -> Stored | None:
+        """Return the stored entry or None."""
         self._enter()
         with self._lock:
             item = self._live(key)
         return None if item is None else item[0]
 
+    def _stored(
+        self, data: bytes, ttl: float | None, tags: Collection[str], negative: bool
+    ) -> tuple[Stored, float | None, frozenset[str]]:
+        deadline = None if ttl is None else time.monotonic() + ttl
+        if negative and self.trusted:
+            expires_at = None if ttl is None else time.time() + ttl
+            return NativeNegative(expires_at, tuple(tags)), deadline, frozenset(tags)
+        return data, deadline, frozenset(tags)
+
     def set(
-        self, key: str, data: bytes, ttl: float | None, tags: Collection[str]
+        self,
+        key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+        negative: bool = False,
     ) -> None:
         """Store bytes with a ttl and tags."""
         self._enter()
-        deadline = None if ttl is None else time.monotonic() + ttl
         with self._lock:
-            self._data[key] = (data, deadline, frozenset(tags))
+            self._data[key] = self._stored(data, ttl, tags, negative)
 
     def swap(
         self,
         key: str,
-        expected: bytes | None,
+        expected: Stored | None,
         data: bytes,
         ttl: float | None,
         tags: Collection[str],
+        negative: bool = False,
     ) -> bool:
-        """Store only if the stored bytes still equal ``expected`` (None: absent)."""
+        """Store only if the stored entry still equals ``expected`` (None: absent)."""
         self._enter()
-        deadline = None if ttl is None else time.monotonic() + ttl
         with self._lock:
             item = self._live(key)
             if (None if item is None else item[0]) != expected:
                 return False
-            self._data[key] = (data, deadline, frozenset(tags))
+            self._data[key] = self._stored(data, ttl, tags, negative)
         return True
 
     def ttl_of(self, key: str) -> float | None:
@@ -227,6 +250,16 @@ class TierContract:
         assert tier.invalidate_pattern("a_*") == 0
         assert tier.invalidate_pattern("a*c") == 2
 
+    def test_negative_flag(self, tier: RemoteTier) -> None:
+        """negative=True: the bytes back, or (trusted tiers) a NativeNegative."""
+        tier.set("n", b"negative", None, ("t",), True)
+        back = tier.get("n")
+        if isinstance(back, NativeNegative):
+            assert tier.trusted
+            assert (None, ("t",)) == (back.expires_at, back.tags)
+        else:
+            assert b"negative" == back
+
     def test_clear(self, tier: RemoteTier) -> None:
         """Clear removes every entry of this tier and reports the count."""
         tier.set("a", b"1", None, ("t",))
@@ -291,7 +324,7 @@ class TierContract:
             for _ in range(rounds):
                 while True:
                     current = tier.get("n")
-                    assert current is not None
+                    assert isinstance(current, bytes)
                     following = str(int(current) + 1).encode()
                     if swapping.swap("n", current, following, None, ()):
                         break

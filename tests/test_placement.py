@@ -19,8 +19,9 @@ from hydracache_sync import (
     TierPlan,
     TierTTLs,
 )
-from hydracache_sync._envelope import F_NEGATIVE, pack, trusted_negative
+from hydracache_sync._envelope import F_NEGATIVE, pack
 from hydracache_sync.testing import MemoryTier
+from hydracache_sync.tiers.base import NativeNegative
 
 
 @pytest.mark.parametrize(
@@ -262,13 +263,29 @@ class TestUntrustedBytes:
         ]
         assert reader.stats().decode_errors == 3
 
-    def test_trusted_negative_only_from_a_trusted_tier(self) -> None:
-        """A rebuilt negative is accepted from a trusted tier only."""
-        untrusted, trusted = MemoryTier("u"), MemoryTier("t", trusted=True)
+    def test_native_negative_only_from_a_trusted_tier(self) -> None:
+        """A tier's negative flag is accepted from a trusted tier only."""
+        untrusted, trusted = (
+            MemoryTier("u", trusted=True),
+            MemoryTier("t", trusted=True),
+        )
         for tier in (untrusted, trusted):
-            tier.set("n", trusted_negative(None, ["x"]), None, ())
-        assert HydraCache(shared=untrusted).get("n", "miss") == "miss"
+            tier.set("n", b"", None, ["x"], True)
+            assert NativeNegative(None, ("x",)) == tier.get("n")
+        untrusted.trusted = False
+        cache = HydraCache(shared=untrusted)
+        assert cache.get("n", "miss") == "miss"
+        assert 1 == cache.stats().decode_errors
         assert HydraCache(durable=trusted).get("n", "miss") is None
+
+    def test_engine_passes_the_negative_flag(self) -> None:
+        """A cached None goes to the tier with negative=True unless signed."""
+        plain, signing = MemoryTier("p", trusted=True), MemoryTier("s", trusted=True)
+        HydraCache(shared=plain).set("n", None)
+        HydraCache(shared=signing, secret="s3cret-0123456789abcdef").set("n", None)
+        assert isinstance(plain.get("n"), NativeNegative)
+        assert isinstance(signing.get("n"), bytes)
+        assert HydraCache(shared=plain).get("n", "miss") is None
 
     def test_expired_envelope_is_a_miss(self) -> None:
         """An envelope past its own deadline is not served even if the tier kept it."""

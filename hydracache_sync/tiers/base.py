@@ -1,26 +1,31 @@
 """The contract a remote tier (Redis, Postgres, ...) implements; no I/O here.
 
-A remote tier stores opaque envelope bytes (see ``hydracache_sync._envelope``)
-under the cache's full keys. It adds its own prefix or table, maps its driver's
-exceptions to :class:`~hydracache_sync.errors.TierError` (chained with
-``from``), and never decodes values. Adding a tier is one new module with a
-class that subclasses :class:`BaseTier` and implements the abstract methods.
+A remote tier stores opaque envelope bytes under the cache's full keys. It adds
+its own prefix or table, maps its driver's exceptions to
+:class:`~hydracache_sync.errors.TierError` (chained with ``from``), and never
+decodes values: what it needs to know about an entry (its expiry as ``ttl``,
+its tags, whether it is a cached ``None`` it may keep as a flag) comes with the
+call. The contract is declared once, by the :class:`RemoteTier` protocol;
+:class:`BaseTier` only adds default batch loops and a context manager. Adding a
+tier is one new module with a class that implements :class:`RemoteTier`
+(usually subclassing :class:`BaseTier`).
 """
 
 from __future__ import annotations
 
 import re
-from abc import ABC, abstractmethod
 from collections.abc import Collection, Sequence
 from types import TracebackType
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, TypeAlias, runtime_checkable
 
 __all__ = [
     "BaseTier",
     "Broadcaster",
     "Locking",
+    "NativeNegative",
     "RemoteTier",
     "StoreItem",
+    "Stored",
     "Subscription",
     "Swapping",
     "Versioned",
@@ -28,13 +33,32 @@ __all__ = [
 ]
 
 
+class NativeNegative(NamedTuple):
+    """A cached ``None`` that a tier kept as a flag instead of its bytes.
+
+    A tier may store an entry written with ``negative=True`` this way (Postgres:
+    ``value NULL, is_none TRUE``) and returns this for it. The cache accepts it
+    only from a tier with ``trusted = True`` and only without ``secret=``.
+
+    .. versionadded:: 0.2
+    """
+
+    expires_at: float | None  # Unix time; None: no expiry
+    tags: tuple[str, ...]
+
+
+Stored: TypeAlias = "bytes | NativeNegative"
+"""What a remote tier hands back for a live entry."""
+
+
 class StoreItem(NamedTuple):
-    """One entry for :meth:`RemoteTier.set_many`."""
+    """One entry for :meth:`RemoteTier.set_many` (fields as in ``set``)."""
 
     key: str
     data: bytes
     ttl: float | None
     tags: Collection[str]
+    negative: bool = False
 
 
 @runtime_checkable
@@ -47,20 +71,30 @@ class RemoteTier(Protocol):
     """
 
     name: str
-    #: Whether negatives rebuilt by this tier (``_envelope.trusted_negative``)
-    #: are accepted; true only for storage that writers must authenticate to.
+    #: Whether the cache may accept a :class:`NativeNegative` from this tier
+    #: (without ``secret=``); true only for storage writers authenticate to.
     trusted: bool
 
-    def get(self, key: str) -> bytes | None:
-        """Return the stored bytes, or ``None`` when absent or expired."""
+    def get(self, key: str) -> Stored | None:
+        """Return the stored entry, or ``None`` when absent or expired."""
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def get_many(self, keys: Sequence[str]) -> list[Stored | None]:
         """Return one entry per key, in order, in one round trip."""
 
     def set(
-        self, key: str, data: bytes, ttl: float | None, tags: Collection[str]
+        self,
+        key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+        negative: bool = False,
     ) -> None:
-        """Store ``data`` with its tags, atomically with the tag bookkeeping."""
+        """Store ``data`` with its tags, atomically with the tag bookkeeping.
+
+        ``negative`` tells that ``data`` frames a cached ``None`` with nothing
+        the tier must keep (no signature): a tier may then store a flag instead
+        and return a :class:`NativeNegative` for it. Other tiers ignore it.
+        """
 
     def set_many(self, items: Sequence[StoreItem]) -> None:
         """Store several entries in one round trip."""
@@ -89,52 +123,32 @@ class RemoteTier(Protocol):
         """Release connections the tier owns."""
 
 
-class BaseTier(ABC):
-    """Convenience base: loops for the batch forms and a context manager."""
+class BaseTier:
+    """Convenience base for a :class:`RemoteTier`: batch loops, a context manager.
+
+    It declares nothing of the contract itself (that is :class:`RemoteTier`'s
+    job): a subclass implements ``get``, ``set``, ``delete``,
+    ``invalidate_tag``, ``invalidate_pattern`` and ``clear``, and overrides
+    the loops below with one round trip where its server allows.
+    """
 
     name: str = "tier"
     trusted: bool = False
 
-    @abstractmethod
-    def get(self, key: str) -> bytes | None:
-        """Return the stored bytes, or ``None`` when absent or expired."""
-
-    @abstractmethod
-    def set(
-        self, key: str, data: bytes, ttl: float | None, tags: Collection[str]
-    ) -> None:
-        """Store ``data`` with its tags."""
-
-    @abstractmethod
-    def delete(self, key: str) -> bool:
-        """Remove one key; tell whether it existed."""
-
-    @abstractmethod
-    def invalidate_tag(self, tag: str) -> int:
-        """Remove every entry carrying ``tag``."""
-
-    @abstractmethod
-    def invalidate_pattern(self, pattern: str) -> int:
-        """Remove every key matching the ``*`` wildcard ``pattern``."""
-
-    @abstractmethod
-    def clear(self) -> int:
-        """Remove everything under this tier's prefix."""
-
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def get_many(self: RemoteTier, keys: Sequence[str]) -> list[Stored | None]:
         """Return one entry per key (a loop; override with one round trip)."""
         return [self.get(key) for key in keys]
 
-    def set_many(self, items: Sequence[StoreItem]) -> None:
+    def set_many(self: RemoteTier, items: Sequence[StoreItem]) -> None:
         """Store several entries (a loop; override with one round trip)."""
         for item in items:
-            self.set(item.key, item.data, item.ttl, item.tags)
+            self.set(item.key, item.data, item.ttl, item.tags, item.negative)
 
-    def delete_many(self, keys: Sequence[str]) -> int:
+    def delete_many(self: RemoteTier, keys: Sequence[str]) -> int:
         """Remove several keys (a loop; override with one round trip)."""
         return sum(self.delete(key) for key in keys)
 
-    def close(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+    def close(self) -> None:
         """Release resources; the default has none."""
 
     def __enter__(self) -> BaseTier:
@@ -224,13 +238,15 @@ class Swapping(Protocol):
     def swap(
         self,
         key: str,
-        expected: bytes | None,
+        expected: Stored | None,
         data: bytes,
         ttl: float | None,
         tags: Collection[str],
+        negative: bool = False,
     ) -> bool:
-        """Store like ``set`` only if the stored bytes still equal ``expected``.
+        """Store like ``set`` only if the stored entry still equals ``expected``.
 
-        ``expected=None`` means "only if absent": an expired entry counts as
-        absent and is taken over. Tell whether ``data`` was stored.
+        ``expected`` is what ``get`` returned; ``None`` means "only if absent":
+        an expired entry counts as absent and is taken over. Tell whether
+        ``data`` was stored.
         """

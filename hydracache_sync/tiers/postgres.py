@@ -30,7 +30,6 @@ from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hydracache_sync import _envelope
 from hydracache_sync.errors import (
     ConfigError,
     MissingDependencyError,
@@ -40,7 +39,7 @@ from hydracache_sync.errors import (
 )
 from hydracache_sync.tiers._pgcheck import table_problem
 from hydracache_sync.tiers._usage import PostgresUsage
-from hydracache_sync.tiers.base import BaseTier, StoreItem
+from hydracache_sync.tiers.base import BaseTier, NativeNegative, Stored, StoreItem
 
 if TYPE_CHECKING:
     from psycopg2.extensions import connection, cursor
@@ -188,11 +187,11 @@ def _ttl_param(ttl: float | None) -> float | None:
 class PostgresStore(BaseTier):
     """The durable tier: envelope bytes in a PostgreSQL table, via psycopg2.
 
-    Unsigned negative entries (a cached ``None`` without ``secret=``) are
-    stored natively as ``value NULL, is_none TRUE`` and read back as a trusted
-    negative envelope (:func:`hydracache_sync._envelope.trusted_negative`),
-    hence ``trusted``; a cache with a secret refuses those, and its signed
-    negatives are stored as their envelope bytes.
+    Entries the cache writes with ``negative=True`` (a cached ``None`` without
+    ``secret=``) are stored natively as ``value NULL, is_none TRUE`` and read
+    back as a :class:`~hydracache_sync.tiers.base.NativeNegative`, hence
+    ``trusted``; a cache with a secret refuses those, and its signed negatives
+    are stored as their envelope bytes. The store never parses an envelope.
 
     Connections come from a :class:`psycopg2.pool.ThreadedConnectionPool`:
 
@@ -693,13 +692,13 @@ class PostgresStore(BaseTier):
     @staticmethod
     def _decode(
         value: Any, neg_expires: float | None, neg_tags: list[str] | None
-    ) -> bytes:
-        """Turn a row's columns into envelope bytes (a negative row is rebuilt)."""
+    ) -> Stored:
+        """Turn a row's columns into the entry (a negative row: a flag)."""
         if value is not None:
             return bytes(value)
-        return _envelope.trusted_negative(neg_expires, neg_tags or ())
+        return NativeNegative(neg_expires, tuple(neg_tags or ()))
 
-    def get(self, key: str) -> bytes | None:
+    def get(self, key: str) -> Stored | None:
         """Return the live entry's bytes, or ``None`` when absent or expired.
 
         One ``EXECUTE`` of a prepared ``SELECT`` on the primary key.
@@ -710,9 +709,9 @@ class PostgresStore(BaseTier):
         value, neg_expires, neg_tags = row
         if value is not None:
             return bytes(value)
-        return _envelope.trusted_negative(neg_expires, neg_tags or ())
+        return NativeNegative(neg_expires, tuple(neg_tags or ()))
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def get_many(self, keys: Sequence[str]) -> list[Stored | None]:
         """Return one entry per key, in the keys' order, in one query."""
         if not keys:
             return []
@@ -722,25 +721,36 @@ class PostgresStore(BaseTier):
 
     @staticmethod
     def _row(
-        key: str, data: bytes, ttl: float | None, tags: Collection[str]
+        key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+        negative: bool,
     ) -> tuple[str, bytes | None, bool, float | None, list[str]]:
         """Build the column values for one upsert.
 
-        Only an unsigned negative is stored natively: a signed one keeps its
-        envelope (and MAC), so ``secret=`` covers negatives here too.
+        Only an entry the cache marks ``negative`` (a cached ``None`` with no
+        signature to keep) is stored natively; a signed negative keeps its
+        bytes (and MAC), so ``secret=`` covers negatives here too.
         """
-        if _envelope.is_negative(data) and not _envelope.is_signed(data):
+        if negative:
             return key, None, True, _ttl_param(ttl), list(tags)
         return key, data, False, _ttl_param(ttl), list(tags)
 
     def set(
-        self, key: str, data: bytes, ttl: float | None, tags: Collection[str]
+        self,
+        key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+        negative: bool = False,
     ) -> None:
         """Upsert ``data`` with its tags; ``ttl`` seconds from the server's now.
 
-        An unsigned negative envelope is stored as ``value NULL, is_none TRUE``.
+        With ``negative``, the row is ``value NULL, is_none TRUE`` instead.
         """
-        self._run(_no_result, self._sql["set"], self._row(key, data, ttl, tags))
+        row = self._row(key, data, ttl, tags, negative)
+        self._run(_no_result, self._sql["set"], row)
 
     def set_many(self, items: Sequence[StoreItem]) -> None:
         """Upsert several entries in one ``INSERT ... ON CONFLICT`` statement.
@@ -752,7 +762,7 @@ class PostgresStore(BaseTier):
         latest = {item.key: item for item in items}
         params: list[Any] = []
         for item in latest.values():
-            params.extend(self._row(item.key, item.data, item.ttl, item.tags))
+            params.extend(self._row(*item))
         statement = (
             self._sql["set_many_head"]
             + ", ".join([self._sql["set_many_row"]] * len(latest))
@@ -795,10 +805,11 @@ class PostgresStore(BaseTier):
     def swap(
         self,
         key: str,
-        expected: bytes | None,
+        expected: Stored | None,
         data: bytes,
         ttl: float | None,
         tags: Collection[str],
+        negative: bool = False,
     ) -> bool:
         """Store like :meth:`set` only if the row still holds ``expected``.
 
@@ -810,11 +821,11 @@ class PostgresStore(BaseTier):
         Returns:
             Whether ``data`` was stored.
         """
-        row = self._row(key, data, ttl, tags)
+        row = self._row(key, data, ttl, tags, negative)
         if expected is None:
             return self._run(_row_count, self._sql["swap_absent"], row) == 1
         values: tuple[Any, ...] = (row[1], row[2], row[3], row[4], key)
-        if _envelope.is_negative(expected):
+        if isinstance(expected, NativeNegative):
             return self._run(_row_count, self._sql["swap_negative"], values) == 1
         params = (*values, expected)
         return self._run(_row_count, self._sql["swap_value"], params) == 1

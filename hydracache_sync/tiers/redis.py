@@ -54,7 +54,7 @@ from hydracache_sync.errors import (
     TierUnavailableError,
 )
 from hydracache_sync.tiers._usage import RedisUsage
-from hydracache_sync.tiers.base import BaseTier, StoreItem
+from hydracache_sync.tiers.base import BaseTier, NativeNegative, Stored, StoreItem
 
 if TYPE_CHECKING:
     import redis
@@ -470,7 +470,7 @@ class RedisStore(BaseTier):
         except self._errors.base as exc:
             raise self._errors.mapped(exc) from exc
 
-    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+    def get_many(self, keys: Sequence[str]) -> list[Stored | None]:
         """Return one entry per key, in order, with one ``MGET``.
 
         Args:
@@ -489,10 +489,15 @@ class RedisStore(BaseTier):
             values = self._client.mget([vbase + key for key in keys])
         except self._errors.base as exc:
             raise self._errors.mapped(exc) from exc
-        return cast("list[bytes | None]", values)
+        return cast("list[Stored | None]", values)
 
     def set(
-        self, key: str, data: bytes, ttl: float | None, tags: Collection[str]
+        self,
+        key: str,
+        data: bytes,
+        ttl: float | None,
+        tags: Collection[str],
+        negative: bool = False,
     ) -> None:
         """Store ``data`` with its tags in one atomic script call.
 
@@ -501,6 +506,7 @@ class RedisStore(BaseTier):
             data: Envelope bytes.
             ttl: Seconds until expiry (at least 1 ms), ``None`` for none.
             tags: The entry's tags; an overwrite leaves its old tags' sets.
+            negative: Ignored: Redis stores every entry as its bytes.
 
         Raises:
             TierError: Redis failed.
@@ -530,7 +536,7 @@ class RedisStore(BaseTier):
         keys: list[str] = []
         args: list[str | bytes | int] = [self._tbase, self._kbase]
         vbase, kbase, tbase = self._vbase, self._kbase, self._tbase
-        for key, data, ttl, tags in items:
+        for key, data, ttl, tags, _ in items:
             tag_list = list(tags)
             keys.append(vbase + key)
             keys.append(kbase + key)
@@ -763,10 +769,11 @@ class RedisStore(BaseTier):
     def swap(
         self,
         key: str,
-        expected: bytes | None,
+        expected: Stored | None,
         data: bytes,
         ttl: float | None,
         tags: Collection[str],
+        negative: bool = False,
     ) -> bool:
         """Store like :meth:`set`, atomically, only if the value is still ``expected``.
 
@@ -780,6 +787,8 @@ class RedisStore(BaseTier):
         Raises:
             TierError: Redis failed.
         """
+        if isinstance(expected, NativeNegative):
+            return False  # never stored here: this store returns bytes only
         keys, args = self._store_call([StoreItem(key, data, ttl, tags)])
         head: list[str | bytes | int] = (
             ["0", b""] if expected is None else ["1", expected]

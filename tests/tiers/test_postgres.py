@@ -24,7 +24,7 @@ from hydracache_sync.errors import (
     TierUnavailableError,
 )
 from hydracache_sync.testing import TierContract
-from hydracache_sync.tiers.base import StoreItem
+from hydracache_sync.tiers.base import NativeNegative, StoreItem
 from hydracache_sync.tiers.postgres import PostgresStore, migration_sql
 
 psycopg2 = pytest.importorskip("psycopg2")
@@ -385,26 +385,20 @@ class TestConstructionChecks:
 
 
 class TestNegativeEntries:
-    """A cached None is stored natively and rebuilt as a trusted negative."""
+    """An entry written with negative=True is stored natively, read as a flag."""
 
     def test_round_trip(
         self, store: PostgresStore, admin: Any, postgres_schema: str
     ) -> None:
-        """The row is ``value NULL, is_none TRUE``; the envelope read back is a
-        trusted negative with the same tags and expiry."""
+        """The row is ``value NULL, is_none TRUE``; reading it gives a
+        NativeNegative with the same tags and expiry. The bytes are not read."""
         expires_at = time.time() + 60
-        data = _envelope.pack(
-            "neg", b"", flags=_envelope.F_NEGATIVE, expires_at=expires_at, tags=("t",)
-        )
-        store.set("neg", data, 60, ("t",))
+        store.set("neg", b"not parsed", 60, ("t",), True)
         back = store.get("neg")
-        assert back is not None
-        unpacked = _envelope.unpack("neg", back, trusted=True)
-        assert _envelope.F_NEGATIVE == unpacked.flags & _envelope.F_NEGATIVE
-        assert frozenset({"t"}) == unpacked.tags
-        assert unpacked.expires_at is not None
-        assert abs(expires_at - unpacked.expires_at) < 1
-        assert b"" == unpacked.body
+        assert isinstance(back, NativeNegative)
+        assert ("t",) == back.tags
+        assert back.expires_at is not None
+        assert abs(expires_at - back.expires_at) < 1
         rows = query(
             admin,
             f'SELECT value, is_none FROM "{postgres_schema}".hydracache'  # noqa: S608
@@ -412,36 +406,40 @@ class TestNegativeEntries:
         )
         assert [(None, True)] == rows
 
-    def test_untrusted_reader_refuses_it(self, store: PostgresStore) -> None:
-        """The rebuilt negative is accepted only from a trusted tier."""
+    def test_negative_bytes_without_the_flag_are_bytes(
+        self, store: PostgresStore
+    ) -> None:
+        """Without the flag an envelope framing None is stored as its bytes: the
+        store does not look inside (a signed negative keeps its MAC)."""
         data = _envelope.pack(
             "neg", b"", flags=_envelope.F_NEGATIVE, expires_at=None, tags=()
         )
         store.set("neg", data, None, ())
-        back = store.get("neg")
-        assert back is not None
+        assert data == store.get("neg")
         assert store.trusted is True
-        assert None is _envelope.unpack("neg", back, trusted=True).expires_at
-        with pytest.raises(_envelope.CorruptEnvelope):
-            _envelope.unpack("neg", back, trusted=False)
 
     def test_negative_in_batches_and_overwrites(self, store: PostgresStore) -> None:
         """set_many and get_many carry negatives; a value can replace one."""
-        neg = _envelope.pack(
-            "n", b"", flags=_envelope.F_NEGATIVE, expires_at=None, tags=("a", "b")
-        )
         store.set_many(
-            [StoreItem("n", neg, None, ("a", "b")), StoreItem("v", b"1", None, ())]
+            [
+                StoreItem("n", b"", None, ("a", "b"), negative=True),
+                StoreItem("v", b"1", None, ()),
+            ]
         )
         negative, value = store.get_many(["n", "v"])
-        assert negative is not None
-        assert _envelope.is_negative(negative)
-        assert (
-            frozenset({"a", "b"}) == _envelope.unpack("n", negative, trusted=True).tags
-        )
+        assert NativeNegative(None, ("a", "b")) == negative
         assert b"1" == value
         store.set("n", b"now a value", None, ())
         assert b"now a value" == store.get("n")
+
+    def test_swap_on_a_negative(self, store: PostgresStore) -> None:
+        """swap() with the NativeNegative read replaces it; a stale one fails."""
+        store.set("n", b"", None, (), True)
+        current = store.get("n")
+        assert isinstance(current, NativeNegative)
+        assert True is store.swap("n", current, b"1", None, ())
+        assert False is store.swap("n", current, b"2", None, ())
+        assert b"1" == store.get("n")
 
 
 class TestExpiryAndCounts:

@@ -457,7 +457,8 @@ class TestUsage:
         assert (2, 1, 2, 5) == counts
         assert True is usage.memory_exact
         assert 5 == usage.memory_sampled_keys
-        assert usage.memory_bytes is not None and usage.memory_bytes > 100
+        assert usage.memory_bytes is not None
+        assert usage.memory_bytes > 100
 
     def test_sampled_memory_and_empty(self, store: RedisStore) -> None:
         """A sample smaller than the keys extrapolates; an empty prefix is 0."""
@@ -469,7 +470,8 @@ class TestUsage:
             usage.memory_sampled_keys,
             usage.memory_exact,
         )
-        assert usage.memory_bytes is not None and usage.memory_bytes > 0
+        assert usage.memory_bytes is not None
+        assert usage.memory_bytes > 0
         assert 6 == usage.as_dict()["entries"]
 
     def test_bad_sample(self, store: RedisStore) -> None:

@@ -183,6 +183,7 @@ class HydraCache(AtomicVerbs):
         self._lock = threading.RLock()
         self._counters = Counters()
         self._timings = Timings()
+        self._load_timings = Timings()  # the loader's calls, for the histogram
         self._store.bind(self._lock, _Listener(self._counters))
         # The hit path reads these three bound attributes and nothing else.
         self._entries_get: Callable[[str], LocalEntry | None] = self._store.entries.get
@@ -545,14 +546,18 @@ class HydraCache(AtomicVerbs):
             value = loader()
         except BaseException as exc:
             self._counters.add(S.LOAD_ERRORS)
+            elapsed = time.monotonic() - started
+            self._load_timings.record("loader", "load", elapsed, True)
             flight.future.set_exception(exc)
             raise
+        elapsed = time.monotonic() - started
+        self._load_timings.record("loader", "load", elapsed, False)
         if isinstance(value, Uncached):
             result: T = value.value
             flight.future.set_result(result)
             return result
         try:
-            self._write(key, value, opts, flight, time.monotonic() - started, token)
+            self._write(key, value, opts, flight, elapsed, token)
         except CodecError as exc:
             flight.future.set_exception(exc)
             raise
@@ -1084,6 +1089,18 @@ class HydraCache(AtomicVerbs):
         return self._listener is not None and self._coherent
 
     @property
+    def broadcasting(self) -> bool:
+        """Whether this cache publishes invalidations and runs a listener for
+        other processes' (a shared tier that can, and ``broadcast=True``)."""
+        return self._broadcast is not None
+
+    def breaker_states(self) -> dict[str, str]:
+        """Each remote tier's breaker by role (``"shared"``, ``"durable"``):
+        ``"closed"`` (in use), ``"open"`` (skipped after a failure) or
+        ``"half_open"`` (the cooldown is over: the next call probes it)."""
+        return {remote.role.value: remote.guard.state for remote in self._remotes}
+
+    @property
     def codec(self) -> Codec:
         """The value codec."""
         return self._framing.codec
@@ -1105,7 +1122,9 @@ class HydraCache(AtomicVerbs):
 
     def stats(self) -> CacheStats:
         """Return an immutable snapshot of the counters."""
-        return self._counters.snapshot(self._timings.snapshot())
+        return self._counters.snapshot(
+            self._timings.snapshot(), self._load_timings.row("loader", "load")
+        )
 
     def __len__(self) -> int:
         return len(self._store)

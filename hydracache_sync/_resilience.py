@@ -62,6 +62,14 @@ class TierGuard:
         """Whether the breaker currently skips the tier."""
         return self._clock() < self._open_until
 
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` (skipping the tier) or ``"half_open"``."""
+        open_until = self._open_until
+        if not open_until:
+            return "closed"
+        return "open" if self._clock() < open_until else "half_open"
+
     def call(self, func: Callable[..., R], *args: Any, default: R) -> R:
         """Run ``func(*args)`` under the policy; ``default`` when degraded."""
         if not self.strict:

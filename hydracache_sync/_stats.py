@@ -8,38 +8,75 @@ lock; when a thread ends its counts are folded into a retired total.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 import weakref
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple
 
-__all__ = ["FIELDS", "CacheStats", "Counters", "TierLatency", "Timings"]
+__all__ = [
+    "COUNTERS",
+    "FIELDS",
+    "LATENCY_BUCKETS",
+    "CacheStats",
+    "Counters",
+    "TierLatency",
+    "Timings",
+]
 
-FIELDS = (
-    "misses",
-    "loads",
-    "load_errors",
-    "joins",
-    "stale_discards",
-    "invalidations",
-    "evictions",
-    "expirations",
-    "oversize_drops",
-    "local_hits",
-    "shared_hits",
-    "durable_hits",
-    "promotions",
-    "tier_errors",
-    "decode_errors",
-    "stale_hits",
-    "refreshes",
-    "early_refreshes",
-    "remote_invalidations",
-    "resyncs",
-    "lock_waits",
-    "lock_timeouts",
+#: Every counter of ``CacheStats`` with what it counts: the one list that the
+#: counters' slots, the stats fields and the Prometheus HELP texts come from.
+COUNTERS: tuple[tuple[str, str], ...] = (
+    ("misses", "Lookups that no tier could answer."),
+    ("loads", "Loader calls made after a miss."),
+    ("load_errors", "Loader calls that raised (nothing was cached)."),
+    ("joins", "get_or_load callers that waited for another caller's load."),
+    ("stale_discards", "Loaded values not stored because of an invalidation."),
+    (
+        "invalidations",
+        "Invalidating calls (delete, invalidate_tag, invalidate, clear).",
+    ),
+    ("evictions", "Local entries evicted for space."),
+    ("expirations", "Expired local entries purged."),
+    ("oversize_drops", "Values too large for the local tier (kept remotely only)."),
+    ("local_hits", "Lookups answered by the local (memory) tier."),
+    ("shared_hits", "Lookups answered by the shared (Redis) tier."),
+    ("durable_hits", "Lookups answered by the durable (Postgres) tier."),
+    ("promotions", "Copies placed into faster tiers after a slower tier's hit."),
+    ("tier_errors", "Remote tier calls that failed (the tier was degraded)."),
+    ("decode_errors", "Remote entries that could not be decoded or verified."),
+    ("stale_hits", "Stale values served while a background refresh ran."),
+    ("refreshes", "Background refreshes started."),
+    ("early_refreshes", "Background refreshes started before the entry expired."),
+    ("remote_invalidations", "Invalidations received from other processes."),
+    ("resyncs", "Local tier drops after the invalidation listener reconnected."),
+    ("lock_waits", "Values loaded by another process's lock holder and used."),
+    ("lock_timeouts", "Gave up waiting for another process's lock holder."),
 )
+FIELDS = tuple(name for name, _ in COUNTERS)
+
+#: Upper bounds (seconds) of the latency histograms' buckets, the last one
+#: being +Inf: ``TierLatency.buckets`` has one count per bound here.
+LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
+_BUCKETS = len(LATENCY_BUCKETS)
 (
     MISSES,
     LOADS,
@@ -71,6 +108,11 @@ class TierLatency(NamedTuple):
 
     ``tier`` is the tier's role and name (``"shared:redis"``); ``op`` the store
     method (``get``, ``set``, ``get_many``, ``invalidate_tag``, ...).
+    ``buckets`` counts the calls per latency bucket: one count per bound of
+    ``LATENCY_BUCKETS`` (a call of ``s`` seconds counts in the first bucket
+    whose bound is ``>= s``; slower than the last bound: in none, only in
+    ``calls``). The loader's row (``CacheStats.load_latency``) has tier
+    ``"loader"`` and op ``"load"``.
     """
 
     tier: str
@@ -78,6 +120,11 @@ class TierLatency(NamedTuple):
     calls: int
     seconds: float
     errors: int
+    buckets: tuple[int, ...] = (0,) * _BUCKETS
+
+
+#: The loader's latency row before any load.
+NO_LOADS = TierLatency("loader", "load", 0, 0.0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +146,8 @@ class CacheStats:
     ``lock_waits`` (a value loaded by another process's lock holder was used),
     ``lock_timeouts`` (gave up waiting for a lock holder and loaded).
     ``tier_latency`` lists, per remote tier and operation, the calls made,
-    their total seconds and how many failed.
+    their total seconds, how many failed and a latency histogram;
+    ``load_latency`` is the same row for the loader calls.
     """
 
     hits: int
@@ -126,8 +174,10 @@ class CacheStats:
     lock_waits: int
     lock_timeouts: int
     hit_ratio: float
-    #: Per remote tier and operation: count, total seconds, errors.
+    #: Per remote tier and operation: count, total seconds, errors, buckets.
     tier_latency: tuple[TierLatency, ...] = ()
+    #: The loader calls of get_or_load (and decorated calls): how long they took.
+    load_latency: TierLatency = NO_LOADS
 
     def as_dict(self) -> dict[str, Any]:
         """Return the snapshot as a plain dict."""
@@ -194,7 +244,11 @@ class Counters:
             self._hit_reads += 1
         return totals
 
-    def snapshot(self, latency: tuple[TierLatency, ...] = ()) -> CacheStats:
+    def snapshot(
+        self,
+        latency: tuple[TierLatency, ...] = (),
+        load_latency: TierLatency | None = None,
+    ) -> CacheStats:
         """Return a frozen ``CacheStats``."""
         totals = self.totals()
         values = dict(zip(FIELDS, totals, strict=True))
@@ -204,6 +258,7 @@ class Counters:
             hits=hits,
             hit_ratio=hits / lookups if lookups else 0.0,
             tier_latency=latency,
+            load_latency=load_latency or NO_LOADS,
             **values,
         )
 
@@ -247,10 +302,12 @@ class Timings:
         table = self._slot.table
         row = table.get((tier, op))
         if row is None:
-            row = table[(tier, op)] = [0, 0.0, 0]
+            row = table[(tier, op)] = [0, 0.0, 0] + [0] * (_BUCKETS + 1)
         row[0] += 1
         row[1] += seconds
         row[2] += failed
+        # Slot 3 + i counts bucket i; the one past the last bound is +Inf.
+        row[3 + bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     def snapshot(self) -> tuple[TierLatency, ...]:
         """Return the summed rows, sorted by tier and operation."""
@@ -260,9 +317,23 @@ class Timings:
             for table in self._live.values():
                 _merge(total, dict(table))
         return tuple(
-            TierLatency(tier, op, int(calls), seconds, int(errors))
-            for (tier, op), (calls, seconds, errors) in sorted(total.items())
+            TierLatency(
+                tier,
+                op,
+                int(row[0]),
+                row[1],
+                int(row[2]),
+                tuple(int(count) for count in row[3 : 3 + _BUCKETS]),
+            )
+            for (tier, op), row in sorted(total.items())
         )
+
+    def row(self, tier: str, op: str) -> TierLatency:
+        """Return the summed row of one (tier, op), zeros when never recorded."""
+        for row in self.snapshot():
+            if (row.tier, row.op) == (tier, op):
+                return row
+        return TierLatency(tier, op, 0, 0.0, 0)
 
 
 def _merge(
@@ -270,6 +341,6 @@ def _merge(
     table: dict[tuple[str, str], list[float]],
 ) -> None:
     for name, row in table.items():
-        target = into.setdefault(name, [0, 0.0, 0])
+        target = into.setdefault(name, [0, 0.0, 0] + [0] * (_BUCKETS + 1))
         for index, value in enumerate(row):
             target[index] += value

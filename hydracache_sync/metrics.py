@@ -1,4 +1,4 @@
-"""Prometheus metrics for a HydraCache: a collector over ``cache.stats()``.
+"""Prometheus metrics for HydraCache: one collector, per process or summed over workers.
 
 ``prometheus_client`` is imported when a collector is built, never when this
 module (or ``hydracache_sync``) is imported; without it the constructor raises
@@ -14,31 +14,42 @@ module (or ``hydracache_sync``) is imported; without it the constructor raises
     register(cache)                  # on prometheus_client.REGISTRY
     start_http_server(9100)
 
-Exported, with ``name="hydracache"``:
+Exported, with ``name="hydracache"`` (rates and ratios are left to PromQL):
 
-- one counter per ``CacheStats`` counter field: ``hydracache_hits_total``,
-  ``hydracache_misses_total``, ``hydracache_loads_total``,
-  ``hydracache_shared_hits_total``, ``hydracache_tier_errors_total``, ...;
-- gauges ``hydracache_hit_ratio``, ``hydracache_local_entries``,
-  ``hydracache_local_bytes`` and ``hydracache_local_max_bytes``.
+- ``hydracache_hits_total{tier}`` (``tier`` is ``local``, ``shared`` or
+  ``durable``) and one counter per other ``CacheStats`` counter
+  (``hydracache_misses_total``, ``hydracache_loads_total``, ...), each with
+  the HELP text of ``_stats.COUNTERS``;
+- histograms ``hydracache_tier_seconds{tier,store,op}`` (remote tier calls)
+  and ``hydracache_load_seconds`` (loader calls); the counter
+  ``hydracache_tier_call_errors_total{tier,store,op}``;
+- gauges ``hydracache_local_entries``, ``hydracache_local_bytes``,
+  ``hydracache_local_max_bytes``, ``hydracache_listener_up`` (caches that
+  broadcast) and ``hydracache_breaker_state{tier}`` (0 closed, 1 half-open,
+  2 open).
 
-Every scrape takes one ``stats()`` snapshot; nothing is added to the hot path.
-A registry refuses two collectors with the same metric names: report several
-caches through one collector, with a label telling them apart::
-
-    register(users, labels={"cache": "users"}).add(pages, {"cache": "pages"})
+Several workers (gunicorn, uWSGI): with ``multiprocess_dir`` (or
+``PROMETHEUS_MULTIPROC_DIR`` in the environment) each process writes its
+snapshot into that directory and a scrape of any worker reports the sum over
+all of them; see :func:`register`.
 
 .. versionadded:: 0.1
+.. versionchanged:: 0.2
+   ``tier`` label on hits, histograms, listener and breaker gauges, every
+   HELP text, multi-worker sums; no ``hit_ratio`` gauge.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._stats import CacheStats
+from . import _metricfiles as files
+from ._stats import COUNTERS, LATENCY_BUCKETS, TierLatency
+from ._units import parse_seconds
 from .errors import ConfigError, MissingDependencyError
 
 if TYPE_CHECKING:
@@ -60,33 +71,20 @@ _MISSING = (
 
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_RESERVED_LABELS = frozenset({"tier", "store", "op", "pid", "le"})
 
-#: Help texts of the known counters; a newer field gets a generic one.
-_HELP = {
-    "hits": "Lookups answered from any tier.",
-    "misses": "Lookups that found no usable entry.",
-    "loads": "Loader calls made on a miss.",
-    "load_errors": "Loader calls that raised (nothing was cached).",
-    "joins": "Callers that waited on another caller's load (single-flight).",
-    "stale_discards": "Loaded values not stored because of an invalidation.",
-    "invalidations": "Invalidating calls (delete, invalidate_tag, invalidate, clear).",
-    "evictions": "Local entries evicted for space.",
-    "expirations": "Expired local entries purged.",
-    "oversize_drops": "Entries too large for the local tier.",
-    "local_hits": "Lookups answered from the local tier.",
-    "shared_hits": "Lookups answered from the shared (Redis) tier.",
-    "durable_hits": "Lookups answered from the durable (Postgres) tier.",
-    "promotions": "Copies placed into faster tiers after a slower-tier hit.",
-    "tier_errors": "Remote tier calls that failed.",
-    "decode_errors": "Remote entries that could not be decoded or verified.",
+#: The per-tier hit counters, exported as one counter with a ``tier`` label.
+_HITS = {"local_hits": "local", "shared_hits": "shared", "durable_hits": "durable"}
+_HELP = dict(COUNTERS)
+_BREAKER = {"closed": 0, "half_open": 1, "open": 2}
+_LOCAL_GAUGES = {
+    "local_entries": "Entries held by the local tier (summed over live workers).",
+    "local_bytes": "Encoded bytes held by the local tier (summed over live workers).",
+    "local_max_bytes": "Byte budget of the local tier (summed over live workers).",
 }
 
-_GAUGES = {
-    "hit_ratio": "hits / (hits + misses) since the cache was created.",
-    "local_entries": "Entries held by the local tier.",
-    "local_bytes": "Encoded bytes held by the local tier.",
-    "local_max_bytes": "Byte budget of the local tier.",
-}
+#: One cache's numbers, as written to a snapshot file (JSON types only).
+CacheSample = dict[str, Any]
 
 
 def _prometheus_core() -> Any:
@@ -98,6 +96,57 @@ def _prometheus_core() -> Any:
     return prometheus_client.core
 
 
+def _row(row: TierLatency) -> list[Any]:
+    return [row.tier, row.op, row.calls, row.seconds, row.errors, list(row.buckets)]
+
+
+def _sample(cache: HydraCache, labels: list[str]) -> CacheSample:
+    """Return one cache's numbers now: counters, latency rows and gauges."""
+    stats = cache.stats()
+    store = cache.local_store
+    return {
+        "labels": labels,
+        "counters": {name: getattr(stats, name) for name, _ in COUNTERS},
+        "latency": [_row(row) for row in stats.tier_latency],
+        "load": _row(stats.load_latency),
+        "local": {
+            "local_entries": len(store),
+            "local_bytes": store.size,
+            "local_max_bytes": store.max_bytes,
+        },
+        "listener": int(cache.listening) if cache.broadcasting else None,
+        "breakers": cache.breaker_states(),
+    }
+
+
+def _subtract(now: CacheSample, base: CacheSample) -> CacheSample:
+    """``now`` minus what ``base`` had counted (gauges stay as in ``now``)."""
+    counters = {k: v - base["counters"].get(k, 0) for k, v in now["counters"].items()}
+    before = {(r[0], r[1]): r for r in base["latency"]}
+    return {
+        **now,
+        "counters": counters,
+        "latency": [
+            _minus(row, before.get((row[0], row[1]))) for row in now["latency"]
+        ],
+        "load": _minus(now["load"], base["load"]),
+    }
+
+
+def _minus(row: list[Any], base: list[Any] | None) -> list[Any]:
+    if base is None:
+        return row
+    buckets = [a - b for a, b in zip(row[5], base[5], strict=True)]
+    return [
+        row[0],
+        row[1],
+        row[2] - base[2],
+        row[3] - base[3],
+        row[4] - base[4],
+        buckets,
+    ]
+
+
 class HydraCacheCollector(_CollectorBase):
     """A Prometheus collector reporting caches' stats at every scrape.
 
@@ -105,15 +154,24 @@ class HydraCacheCollector(_CollectorBase):
     caches under one ``name`` share one collector, told apart by their labels:
     ``register(users, labels={"cache": "users"}).add(pages, {"cache": "pages"})``.
 
+    With ``multiprocess_dir`` this process's numbers are written there (every
+    ``interval`` seconds and at each scrape), and a scrape reports the sum over
+    every process that wrote to the directory (see :func:`register`).
+
     Args:
         cache: The cache to report.
         name: The metric name prefix (``hydracache_hits_total``, ...).
         labels: Constant labels put on this cache's samples, e.g.
             ``{"cache": "users"}``.
+        multiprocess_dir: A directory shared by the workers of one service
+            (default: ``PROMETHEUS_MULTIPROC_DIR`` when set, else single
+            process).
+        interval: Seconds between two writes of this process's snapshot.
 
     Raises:
         MissingDependencyError: prometheus_client is not installed.
-        ConfigError: ``name`` or a label name is not a valid Prometheus name.
+        ConfigError: ``name`` or a label name is not a valid Prometheus name,
+            or ``multiprocess_dir`` is not a directory.
 
     .. versionadded:: 0.1
     """
@@ -123,18 +181,46 @@ class HydraCacheCollector(_CollectorBase):
         cache: HydraCache,
         name: str = "hydracache",
         labels: Mapping[str, str] | None = None,
+        *,
+        multiprocess_dir: str | os.PathLike[str] | None = None,
+        interval: float = 1.0,
     ) -> None:
         self._core = _prometheus_core()
         if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
             raise ConfigError(f"invalid Prometheus metric name {name!r}")
         labels = dict(labels or {})
         for label in labels:
-            if not _LABEL_NAME.fullmatch(label) or label.startswith("__"):
+            if (
+                not _LABEL_NAME.fullmatch(label)
+                or label.startswith("__")
+                or label in _RESERVED_LABELS
+            ):
                 raise ConfigError(f"invalid Prometheus label name {label!r}")
         self._name = name
         self._label_names = sorted(labels)
         self._caches: list[tuple[HydraCache, list[str]]] = []
         self.add(cache, labels)
+        self._writer: files.Writer | None = None
+        self._pid = os.getpid()
+        self._baseline: list[CacheSample] | None = None
+        if multiprocess_dir is None:
+            multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+        if multiprocess_dir is not None:
+            directory = Path(multiprocess_dir)
+            if not directory.is_dir():
+                raise ConfigError(
+                    f"multiprocess_dir {str(directory)!r} is not a directory"
+                )
+            seconds = parse_seconds(interval, name="interval")
+            if seconds <= 0:
+                raise ConfigError(f"interval must be > 0, got {interval!r}")
+            self._writer = files.Writer(directory, name, self._snapshot, seconds)
+            self._writer.start()
+
+    @property
+    def multiprocess_dir(self) -> Path | None:
+        """The directory shared by the workers, or ``None`` (this process only)."""
+        return None if self._writer is None else self._writer.directory
 
     def add(
         self, cache: HydraCache, labels: Mapping[str, str] | None = None
@@ -166,73 +252,181 @@ class HydraCacheCollector(_CollectorBase):
         self._caches.append((cache, values))
         return self
 
-    def _families(self, snapshot: bool) -> Iterator[Metric]:
-        core = self._core
-        names = self._label_names
-        rows = [
-            (cache, values, cache.stats() if snapshot else None)
-            for cache, values in self._caches
-        ]
-        for field in dataclasses.fields(CacheStats):
-            if field.name in ("hit_ratio", "tier_latency"):
-                continue
-            counter = core.CounterMetricFamily(
-                f"{self._name}_{field.name}",
-                _HELP.get(field.name, f"HydraCache counter {field.name}."),
-                labels=names,
-            )
-            for _, values, stats in rows:
-                if stats is not None:
-                    counter.add_metric(values, getattr(stats, field.name))
-            yield counter
-        for gauge_name, help_text in _GAUGES.items():
-            gauge = core.GaugeMetricFamily(
-                f"{self._name}_{gauge_name}", help_text, labels=names
-            )
-            for cache, values, stats in rows:
-                if stats is not None:
-                    gauge.add_metric(values, _gauge(gauge_name, cache, stats))
-            yield gauge
+    def close(self) -> None:
+        """Stop writing this process's snapshot (its file, and counts, stay)."""
+        if self._writer is not None:
+            self._writer.stop()
 
-        tier_names = [*names, "tier", "op"]
-        seconds = core.SummaryMetricFamily(
-            f"{self._name}_tier_seconds",
-            "Time spent in calls to a remote tier, by tier and operation.",
-            labels=tier_names,
-        )
-        failures = core.CounterMetricFamily(
-            f"{self._name}_tier_call_errors",
-            "Calls to a remote tier that failed, by tier and operation.",
-            labels=tier_names,
-        )
-        for _, values, stats in rows:
-            if stats is None:
-                continue
-            for row in stats.tier_latency:
-                labels = [*values, row.tier, row.op]
-                seconds.add_metric(labels, row.calls, row.seconds)
-                failures.add_metric(labels, row.errors)
-        yield seconds
-        yield failures
+    def _samples(self) -> list[CacheSample]:
+        """This process's numbers since it started (since its fork, in a child)."""
+        samples = [_sample(cache, values) for cache, values in self._caches]
+        pid = os.getpid()
+        if pid != self._pid:
+            # A forked worker inherits the parent's counts, which the parent
+            # reports itself: count only what happened here after the fork.
+            self._pid, self._baseline = pid, samples
+        if self._baseline is not None:
+            base = {tuple(s["labels"]): s for s in self._baseline}
+            samples = [
+                _subtract(s, base[tuple(s["labels"])])
+                if tuple(s["labels"]) in base
+                else s
+                for s in samples
+            ]
+        return samples
+
+    def _snapshot(self) -> files.Snapshot:
+        return {"pid": os.getpid(), "caches": self._samples()}
+
+    def _gather(self) -> list[tuple[int | None, bool, CacheSample]]:
+        """Every sample to report: ``(pid or None, alive, sample)``."""
+        writer = self._writer
+        if writer is None:
+            return [(None, True, s) for s in self._samples()]
+        writer.write()  # this process's numbers, fresh
+        gathered: list[tuple[int | None, bool, CacheSample]] = []
+        for snapshot in files.read_snapshots(writer.directory, writer.name):
+            pid = snapshot["pid"]
+            live = files.alive(pid)
+            gathered.extend((pid, live, s) for s in snapshot.get("caches", []))
+        return gathered
+
+    def _families(self, snapshot: bool) -> Iterator[Metric]:
+        rows = self._gather() if snapshot else []
+        return _families(self._core, self._name, self._label_names, rows)
 
     def describe(self) -> Iterator[Metric]:
         """Yield the metric families without samples (used at registration)."""
         return self._families(snapshot=False)
 
     def collect(self) -> Iterator[Metric]:
-        """Yield the metric families from one fresh ``stats()`` per cache."""
+        """Yield the metric families from a fresh snapshot (of every worker)."""
         return self._families(snapshot=True)
 
 
-def _gauge(name: str, cache: HydraCache, stats: CacheStats) -> float:
-    store = cache.local_store
-    if name == "hit_ratio":
-        return stats.hit_ratio
-    if name == "local_entries":
-        return len(store)
-    if name == "local_bytes":
-        return store.size
-    return store.max_bytes
+def _add(into: dict[Any, Any], key: Any, values: Iterable[float]) -> None:
+    row = into.get(key)
+    if row is None:
+        into[key] = list(values)
+    else:
+        for index, value in enumerate(values):
+            row[index] += value
+
+
+def _families(
+    core: Any,
+    name: str,
+    label_names: list[str],
+    rows: list[tuple[int | None, bool, CacheSample]],
+) -> Iterator[Metric]:
+    """Build every family from the samples: sums per label set."""
+    counters: dict[tuple[str, ...], list[float]] = {}
+    latency: dict[tuple[str, ...], list[float]] = {}
+    loads: dict[tuple[str, ...], list[float]] = {}
+    local: dict[tuple[str, ...], list[float]] = {}
+    listeners: list[tuple[list[str], float]] = []
+    breakers: list[tuple[list[str], float]] = []
+    fields = [field for field, _ in COUNTERS]
+    multiprocess = any(pid is not None for pid, _, _ in rows)
+    for pid, live, item in rows:
+        labels = tuple(item["labels"])
+        _add(counters, labels, [item["counters"].get(f, 0) for f in fields])
+        for tier, op, calls, seconds, errors, buckets in item["latency"]:
+            role, _, store = str(tier).partition(":")
+            _add(
+                latency, (*labels, role, store, op), [calls, seconds, errors, *buckets]
+            )
+        _, _, calls, seconds, errors, buckets = item["load"]
+        _add(loads, labels, [calls, seconds, errors, *buckets])
+        if not live:
+            continue  # a dead worker's gauges are gone; its counts stay
+        _add(local, labels, [item["local"][g] for g in _LOCAL_GAUGES])
+        who = [str(pid)] if multiprocess else []
+        if item["listener"] is not None:
+            listeners.append(([*labels, *who], float(item["listener"])))
+        for tier, state in sorted(item["breakers"].items()):
+            breakers.append(([*labels, *who, tier], float(_BREAKER.get(state, 0))))
+
+    for index, field in enumerate(fields):
+        if field in _HITS:
+            continue
+        family = core.CounterMetricFamily(
+            f"{name}_{field}", _HELP[field], labels=label_names
+        )
+        for labels, values in counters.items():
+            family.add_metric(list(labels), values[index])
+        yield family
+    hits = core.CounterMetricFamily(
+        f"{name}_hits",
+        "Lookups answered, by the tier that answered (local, shared, durable).",
+        labels=[*label_names, "tier"],
+    )
+    for labels, values in counters.items():
+        for field, tier in _HITS.items():
+            hits.add_metric([*labels, tier], values[fields.index(field)])
+    yield hits
+
+    seconds_family = core.HistogramMetricFamily(
+        f"{name}_tier_seconds",
+        "Duration of calls to a remote tier, by tier, store and operation.",
+        labels=[*label_names, "tier", "store", "op"],
+    )
+    errors_family = core.CounterMetricFamily(
+        f"{name}_tier_call_errors",
+        "Calls to a remote tier that failed, by tier, store and operation.",
+        labels=[*label_names, "tier", "store", "op"],
+    )
+    for labels, values in sorted(latency.items()):
+        seconds_family.add_metric(list(labels), _buckets(values), values[1])
+        errors_family.add_metric(list(labels), values[2])
+    yield seconds_family
+    yield errors_family
+    load_family = core.HistogramMetricFamily(
+        f"{name}_load_seconds",
+        "Duration of loader calls after a miss (failed ones included).",
+        labels=label_names,
+    )
+    for labels, values in loads.items():
+        load_family.add_metric(list(labels), _buckets(values), values[1])
+    yield load_family
+
+    for index, (gauge, help_text) in enumerate(_LOCAL_GAUGES.items()):
+        family = core.GaugeMetricFamily(
+            f"{name}_{gauge}", help_text, labels=label_names
+        )
+        for labels, values in local.items():
+            family.add_metric(list(labels), values[index])
+        yield family
+    who_names = ["pid"] if multiprocess else []
+    listener = core.GaugeMetricFamily(
+        f"{name}_listener_up",
+        "1 while the invalidation listener is subscribed, else 0 (caches that "
+        "broadcast; per worker).",
+        labels=[*label_names, *who_names],
+    )
+    for labels_list, value in listeners:
+        listener.add_metric(labels_list, value)
+    yield listener
+    breaker = core.GaugeMetricFamily(
+        f"{name}_breaker_state",
+        "Breaker of a remote tier: 0 closed, 1 half-open (next call probes), "
+        "2 open (tier skipped); per worker.",
+        labels=[*label_names, *who_names, "tier"],
+    )
+    for labels_list, value in breakers:
+        breaker.add_metric(labels_list, value)
+    yield breaker
+
+
+def _buckets(values: list[float]) -> list[tuple[str, float]]:
+    """Cumulative ``(le, count)`` pairs from ``[calls, seconds, errors, *counts]``."""
+    pairs = []
+    running = 0.0
+    for bound, count in zip(LATENCY_BUCKETS, values[3:], strict=False):
+        running += count
+        pairs.append((repr(float(bound)), running))
+    pairs.append(("+Inf", values[0]))
+    return pairs
 
 
 def register(
@@ -241,27 +435,51 @@ def register(
     *,
     name: str = "hydracache",
     labels: Mapping[str, str] | None = None,
+    multiprocess_dir: str | os.PathLike[str] | None = None,
+    interval: float = 1.0,
 ) -> HydraCacheCollector:
     """Build a :class:`HydraCacheCollector` and register it.
+
+    Several workers: give every worker the same ``multiprocess_dir`` (or set
+    ``PROMETHEUS_MULTIPROC_DIR``, as for prometheus_client's own multiprocess
+    mode, and empty it when the service starts). Each worker writes its
+    numbers there every ``interval`` seconds; a scrape of any worker returns
+    the sum over all of them (other workers' numbers as of at most
+    ``interval`` ago). Counters and histograms include workers that have
+    exited; gauges only the live ones, and ``listener_up`` and
+    ``breaker_state`` get a ``pid`` label.
 
     Args:
         cache: The cache to report.
         registry: Where to register (default ``prometheus_client.REGISTRY``).
         name: The metric name prefix.
         labels: Constant labels for every sample.
+        multiprocess_dir: The directory shared by the workers (default:
+            ``PROMETHEUS_MULTIPROC_DIR``; unset: this process only).
+        interval: Seconds between two writes of this worker's numbers.
 
     Returns:
         The registered collector (``registry.unregister(collector)`` removes it).
 
     Raises:
         MissingDependencyError: prometheus_client is not installed.
-        ConfigError: An invalid name or label.
+        ConfigError: An invalid name, label or directory.
         ValueError: The registry already has metrics of these names.
 
     .. versionadded:: 0.1
     """
-    collector = HydraCacheCollector(cache, name=name, labels=labels)
+    collector = HydraCacheCollector(
+        cache,
+        name=name,
+        labels=labels,
+        multiprocess_dir=multiprocess_dir,
+        interval=interval,
+    )
     if registry is None:
         registry = _prometheus_core().REGISTRY
-    registry.register(collector)
+    try:
+        registry.register(collector)
+    except BaseException:
+        collector.close()
+        raise
     return collector

@@ -261,9 +261,10 @@ class HydraCacheCollector(_CollectorBase):
         """This process's numbers since it started (since its fork, in a child)."""
         samples = [_sample(cache, values) for cache, values in self._caches]
         pid = os.getpid()
-        if pid != self._pid:
+        if pid != self._pid and self._writer is not None:
             # A forked worker inherits the parent's counts, which the parent
             # reports itself: count only what happened here after the fork.
+            # (Its writer thread takes this baseline as soon as it starts.)
             self._pid, self._baseline = pid, samples
         if self._baseline is not None:
             base = {tuple(s["labels"]): s for s in self._baseline}
@@ -329,6 +330,8 @@ def _families(
     fields = [field for field, _ in COUNTERS]
     multiprocess = any(pid is not None for pid, _, _ in rows)
     for pid, live, item in rows:
+        if not _valid(item, len(label_names)):
+            continue  # another version's or another collector's file
         labels = tuple(item["labels"])
         _add(counters, labels, [item["counters"].get(f, 0) for f in fields])
         for tier, op, calls, seconds, errors, buckets in item["latency"]:
@@ -416,6 +419,23 @@ def _families(
     for labels_list, value in breakers:
         breaker.add_metric(labels_list, value)
     yield breaker
+
+
+def _valid(item: Any, width: int) -> bool:
+    """Whether a sample read from a file has the shape this version writes."""
+    buckets = len(LATENCY_BUCKETS)
+    try:
+        rows = [*item["latency"], item["load"]]
+        return (
+            len(item["labels"]) == width
+            and all(isinstance(v, (int, float)) for v in item["counters"].values())
+            and all(len(row) == 6 and len(row[5]) == buckets for row in rows)
+            and all(gauge in item["local"] for gauge in _LOCAL_GAUGES)
+            and isinstance(item["breakers"], dict)
+            and "listener" in item
+        )
+    except (KeyError, TypeError, AttributeError):
+        return False
 
 
 def _buckets(values: list[float]) -> list[tuple[str, float]]:

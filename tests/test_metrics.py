@@ -312,6 +312,49 @@ class TestMultiprocess:
         finally:
             collector.close()
 
+    def test_foreign_files_are_ignored(
+        self, tmp_path: Path, registry: CollectorRegistry
+    ) -> None:
+        """Files of another shape (another version, other label names) in the
+        directory do not break the scrape and are not counted."""
+        cache = HydraCache.local()
+        collector = register(cache, registry, multiprocess_dir=tmp_path, interval=60)
+        try:
+            cache.get("x")
+            foreign = [
+                {"labels": ["other"], "counters": {"misses": 5}},
+                {"labels": [], "counters": "broken"},
+                "not a dict",
+            ]
+            (tmp_path / "hydracache_hydracache_1.json").write_text(
+                json.dumps({"pid": 1, "caches": foreign})
+            )
+            assert 1.0 == scrape(registry)["hydracache_misses_total"]
+        finally:
+            collector.close()
+
+    def test_single_process_mode_keeps_counts_after_fork(
+        self, registry: CollectorRegistry
+    ) -> None:
+        """Without a directory a forked child reports its cache's full counts."""
+        cache = HydraCache.local()
+        register(cache, registry)
+        cache.get("before-fork")
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: one more miss, then report what it scrapes
+            try:
+                cache.get("after-fork")
+                value = scrape(registry)["hydracache_misses_total"]
+                os.write(writer, str(value).encode())
+            finally:
+                os._exit(0)
+        os.close(writer)
+        with os.fdopen(reader) as pipe:
+            reported = pipe.read()
+        os.waitpid(pid, 0)
+        assert "2.0" == reported
+
     def test_forked_children_add_only_their_own_counts(
         self, tmp_path: Path, registry: CollectorRegistry
     ) -> None:

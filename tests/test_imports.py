@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+import hydracache_sync
 
 ALLOWED_THIRD_PARTY = {"cbor2", "_cbor2", "cachetools"}
 
@@ -83,3 +86,30 @@ def test_bench_loads_rich_and_no_driver() -> None:
     loaded = _modules_after("import hydracache_sync.bench.runner")
     assert "rich" in loaded
     assert set() == loaded & {"redis", "psycopg2"}
+
+
+def _imported_roots(path: Path) -> set[str]:
+    import ast
+
+    roots: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_drivers_imported_only_by_their_tiers() -> None:
+    """redis only in tiers/*redis*, psycopg2 only in tiers/*postgres* (and bench/)."""
+    package = Path(hydracache_sync.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith("bench/"):
+            continue  # the benchmarks measure the raw drivers as baselines
+        for driver, owner in (("redis", "redis"), ("psycopg2", "postgres")):
+            mine = relative.startswith("tiers/") and owner in path.name
+            if driver in _imported_roots(path) and not mine:
+                offenders.append(f"{relative} imports {driver}")
+    assert [] == offenders

@@ -131,19 +131,28 @@ def set_default_cache(cache: HydraCache | CacheView | None) -> None:
 
 def _retainable(memo_key: tuple[Any, ...]) -> bool:
     """Tell whether a memo key holds plain values only (no instance kept alive)."""
-    return len(memo_key) <= 64 and all(
-        item is _KW or retainable(item) for item in memo_key
-    )
+    if len(memo_key) > 64:
+        return False
+    for item in memo_key:
+        cls = type(item)
+        if cls is int or cls is float or cls is bool or item is None or item is _KW:
+            continue
+        if not retainable(item):
+            return False
+    return True
 
 
 # -- the wrapper ---------------------------------------------------------------------
 
 _KW = object()  # separates positional arguments from keyword items in a memo key
-# Keys remembered per function and generation: the memo holds the 65,536 to
-# 131,072 argument tuples used most recently (a view keyed by user id, an
-# ETL step over 100 k rows), each costing its tuple and a dict slot (the key
-# string is the local tier's own).
-_MEMO_SIZE = 65_536
+# Keys remembered per function and generation: as many as the local tier can
+# hold entries (its max_bytes over _MEMO_BYTES, about the memory of a small
+# local entry), between 4,096 and _MEMO_SIZE. The two generations then keep
+# every argument tuple whose result the local tier keeps (a view keyed by user
+# id, an ETL step over 100 k rows); each costs its tuple and a dict slot (the
+# key string is the local tier's own).
+_MEMO_SIZE = 131_072
+_MEMO_BYTES = 512
 
 
 def _nothing(key: str) -> None:
@@ -245,8 +254,11 @@ class CachedFunction(Generic[P, R]):
             cache, prefix, check = target, "", None
         else:
             cache, prefix, check = target._target()
+        capacity = min(
+            _MEMO_SIZE, max(4096, cache.local_store.max_bytes // _MEMO_BYTES)
+        )
         with self._memo_lock:
-            self._memo.forget()
+            self._memo.forget(capacity)
             self._view = target
             self._prefix = prefix
             self._check = check

@@ -467,6 +467,7 @@ class ArgumentKeys:
         "_positional",
         "_qualname",
         "_signature",
+        "_single",
         "_specialised",
         "_typed",
     )
@@ -509,6 +510,17 @@ class ArgumentKeys:
                 except TypeError:
                     defaults.append(None)
         self._defaults = defaults
+        # The head of the only parameter, when one untyped argument is the
+        # whole encoding (the common one-argument call takes a shortcut).
+        self._single = (
+            self._heads[0]
+            if len(params) == 1
+            and self._specialised
+            and not typed
+            and not ignore_self
+            and params[0].kind in _POSITIONAL
+            else None
+        )
 
     def _argument(self, value: Any) -> bytes:
         if self._typed:  # like lru_cache(typed=True): immediate arguments only
@@ -522,7 +534,15 @@ class ArgumentKeys:
             TypeError: The arguments do not fit the signature, or one has no
                 canonical form (the message names ``key=``).
         """
-        data = self._specialised_encoding(args, kwargs) if self._specialised else None
+        single = self._single
+        if single is not None and len(args) == 1 and not kwargs:
+            # One scalar for a one-parameter function: no further call frames.
+            scalar = _SCALARS.get(type(args[0]))
+            data = None if scalar is None else single + scalar(args[0])
+        elif self._specialised:
+            data = self._specialised_encoding(args, kwargs)
+        else:
+            data = None
         if data is None:
             data = self._bound_encoding(args, kwargs)
         hasher = _BLAKE2B_128.copy()
@@ -637,9 +657,11 @@ class KeyMemo:
                 recent.clear()
             recent[args] = key
 
-    def forget(self) -> None:
-        """Drop every remembered key (both generations)."""
+    def forget(self, capacity: int | None = None) -> None:
+        """Drop every remembered key (both generations); optionally resize."""
         with self._lock:
+            if capacity is not None:
+                self._capacity = max(1, capacity)
             self._older = {}
             self.recent.clear()
 

@@ -633,6 +633,17 @@ class TestArgumentKeys:
         expected = _reference_digest(_golden, args, kwargs, typed)
         assert expected == keys.digest(args, kwargs)
 
+    @settings(max_examples=200)
+    @given(x=_SCALAR | st.sets(st.integers(), max_size=3) | st.lists(st.text()))
+    def test_one_argument_shortcut_equals_the_documented_digest(self, x: Any) -> None:
+        """A one-parameter function's shortcut digests as bind + encode_value would."""
+
+        def one(x: Any) -> None: ...
+
+        keys = ArgumentKeys(inspect.signature(one), qualname="one")
+        assert _reference_digest(one, (x,), {}) == keys.digest((x,), {})
+        assert _reference_digest(one, (x,), {}) == keys.digest((), {"x": x})
+
     def test_ignore_self_leaves_the_first_argument_out(self) -> None:
         """ignore_self: any first argument, positional or named, gives one digest."""
 

@@ -51,6 +51,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("redis", "redis_report", needs="redis"),
     Family("postgres", "postgres_report", needs="postgres"),
     Family("coherence", "coherence_report", needs="redis"),
+    Family("populations", "decorator_population_report"),
+    Family("redis_populations", "redis_population_report", needs="redis"),
+    Family("postgres_populations", "postgres_population_report", needs="postgres"),
 )
 
 

@@ -51,9 +51,16 @@ FAMILIES: tuple[Family, ...] = (
     Family("redis", "redis_report", needs="redis"),
     Family("postgres", "postgres_report", needs="postgres"),
     Family("coherence", "coherence_report", needs="redis"),
-    Family("populations", "decorator_population_report"),
-    Family("redis_populations", "redis_population_report", needs="redis"),
-    Family("postgres_populations", "postgres_population_report", needs="postgres"),
+    Family("populations", "decorator_population_report", default=False),
+    Family(
+        "redis_populations", "redis_population_report", needs="redis", default=False
+    ),
+    Family(
+        "postgres_populations",
+        "postgres_population_report",
+        needs="postgres",
+        default=False,
+    ),
 )
 
 

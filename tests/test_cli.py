@@ -322,7 +322,8 @@ class TestBench:
         assert 2 == status
         assert "" == out
         assert err.startswith("hydracache: error: unknown benchmark(s) nope")
-        assert "coherence, local, postgres, redis" in err
+        names = "coherence, local, populations, postgres, postgres_populations, redis"
+        assert names in err
 
     def test_harness_missing(
         self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

@@ -56,7 +56,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ._cache import HydraCache
-from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key
+from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key, framework_key
 from ._options import TTL, Expires
 from ._placement import TierTTLs
 from .errors import MissingDependencyError
@@ -187,7 +187,7 @@ class HydraCacheBackend(BaseCache):  # type: ignore[misc]
         return 0 if seconds <= 0 else seconds
 
     def _key(self, key: Any, version: int | None) -> str:
-        return str(self.make_and_validate_key(key, version=version))
+        return framework_key(str(self.make_and_validate_key(key, version=version)))
 
     # -- BaseCache ---------------------------------------------------------------------
 

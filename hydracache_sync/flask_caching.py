@@ -41,7 +41,7 @@ from typing import Any
 
 from ._cache import HydraCache as Engine
 from ._codec import CborCodec, Codec
-from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key
+from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key, framework_key
 from ._options import TTL, Expires
 from .errors import MissingDependencyError
 
@@ -108,6 +108,8 @@ class MissLeases:
         while True:
             with self._lock:
                 lease = self._held.get(key)
+                if lease is not None and lease.owner == threading.get_ident():
+                    return _MISSING  # re-entered on the leader's thread: never wait
                 if lease is None or not lease.alive():
                     if len(self._held) >= 1024:
                         self._sweep()
@@ -239,7 +241,7 @@ class HydraCache(BaseCache):
 
     def _key(self, key: str) -> str:
         prefix = self.key_prefix() if callable(self.key_prefix) else self.key_prefix
-        return f"{prefix}{key}"
+        return framework_key(f"{prefix}{key}")
 
     def _ttl(self, timeout: int | float | dt.timedelta | None) -> TTL:
         """Flask-Caching's timeout as ours: 0 forever, None default, < 0 at once."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pickle
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from compat.django_settings import configure
 _suite = peer_suite("django")
 configure(None if _suite is None else _suite.parent)
 
+from django.core.cache.backends.base import CacheKeyWarning  # noqa: E402
 from django.core.exceptions import ImproperlyConfigured  # noqa: E402
 
 from hydracache_sync._envelope import pack  # noqa: E402
@@ -168,3 +170,16 @@ def test_incr_missing_is_value_error(backend: HydraCacheBackend) -> None:
     backend.set("n", 1)
     assert 3 == backend.incr("n", 2)
     assert 2 == backend.decr("n")
+
+
+def test_unusual_keys_work(backend: HydraCacheBackend) -> None:
+    """Long keys and keys with control characters are hashed, stay distinct."""
+    keys = ["k" * 3000, "k" * 3001, "nul\x00key", "nul\x01key", "tab\tkey"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CacheKeyWarning)  # Django's usual warning
+        for number, key in enumerate(keys):
+            backend.set(key, number)
+        found = [backend.get(key) for key in keys]
+    assert list(range(len(keys))) == found
+    assert backend.add("\ud800", 1) is True
+    assert 2 == backend.incr("\ud800")

@@ -245,3 +245,17 @@ def test_single_flight_can_be_off() -> None:
     _run_threads(4, call)
     assert 4 == len(calls)
     close_engines()
+
+
+def test_leader_reentering_its_key_does_not_wait(app: flask.Flask) -> None:
+    """A memoized call that re-enters its own key on the same thread never waits."""
+    cache = flask_caching.Cache(app)
+
+    @cache.memoize(timeout=60, args_to_ignore=["depth"])
+    def walk(depth: int) -> int:
+        return walk(depth - 1) + 1 if depth else 0  # one key for every depth
+
+    with app.app_context():
+        started = time.monotonic()
+        assert 3 == walk(3)
+        assert time.monotonic() - started < 5  # the lease wait is 30 s

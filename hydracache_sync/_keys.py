@@ -8,6 +8,9 @@ segment can never change the shape of the key or turn it into a pattern;
 arbitrary text goes through :meth:`KeyPart.hash`. A lone ``"*"`` is the
 wildcard segment, accepted only when invalidating.
 
+A flat key (``cache.get("users:42")``) is any non-empty ``str`` of at most
+``MAX_KEY_LENGTH`` characters (:func:`check_key`).
+
 The second half makes ``@hydra_cache``'s keys: a canonical, process-independent
 encoding of a call's arguments and its BLAKE2b digest (:class:`ArgumentKeys`,
 specialised once per decorated function), and :class:`KeyMemo`, the bounded
@@ -36,10 +39,12 @@ from typing import Any, Final
 from .errors import InvalidKey
 
 __all__ = [
+    "MAX_KEY_LENGTH",
     "WILDCARD",
     "ArgumentKeys",
     "KeyMemo",
     "KeyPart",
+    "check_key",
     "join_segments",
     "retainable",
     "segment_text",
@@ -47,10 +52,26 @@ __all__ = [
 
 #: The wildcard segment: matches any run of characters, ``:`` included.
 WILDCARD: Final = "*"
+#: The longest flat key accepted, in characters.
+MAX_KEY_LENGTH: Final = 2048
 
 # What a str segment may not contain: the separator, the wildcard, whitespace
 # (``\s`` covers Unicode spaces and line separators) and C0/C1 controls.
 _BAD = re.compile(r"[:*\s\x00-\x1f\x7f-\x9f]")
+
+
+def check_key(key: object) -> str:
+    """Return ``key`` if it is a usable flat key, else raise InvalidKey."""
+    if not isinstance(key, str):
+        raise InvalidKey(f"cache keys are str, not {type(key).__name__}: {key!r}")
+    if not key:
+        raise InvalidKey("the empty string is not a cache key")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidKey(
+            f"key of {len(key)} characters is over {MAX_KEY_LENGTH}: "
+            "hash long parts with KeyPart.hash()"
+        )
+    return key
 
 
 def _describe(text: str) -> str:

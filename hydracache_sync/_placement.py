@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ._units import parse_seconds
 from .errors import ConfigError
 
-__all__ = ["Cost", "Tier", "TierPlan", "TierTTLs", "resolve_base"]
+__all__ = [
+    "Cost",
+    "Tier",
+    "TierPlan",
+    "TierTTLs",
+    "base_positions",
+    "resolve_base",
+    "validate_plan",
+]
 
 
 class Tier(str, enum.Enum):
@@ -116,3 +125,26 @@ def validate_plan(plan: TierPlan, configured: frozenset[Tier]) -> None:
                 f"TierPlan sends {cost.name} entries to the {tier.value!r} tier, "
                 "which this cache does not configure"
             )
+
+
+def base_positions(
+    plan: TierPlan | None, remote_roles: Sequence[Tier]
+) -> dict[tuple[Cost, bool], int]:
+    """Return the base tier's position (0: local) for every (cost, never) pair.
+
+    Args:
+        plan: An explicit plan or ``None`` for the default table.
+        remote_roles: The configured remote tiers, fastest first.
+
+    Raises:
+        ConfigError: ``plan`` names a tier that is not configured.
+    """
+    configured = frozenset([Tier.LOCAL, *remote_roles])
+    if plan is not None:
+        validate_plan(plan, configured)
+    positions = {Tier.LOCAL: 0, **{role: i for i, role in enumerate(remote_roles, 1)}}
+    return {
+        (cost, never): positions[resolve_base(cost, never, plan, configured)]
+        for cost in Cost
+        for never in (False, True)
+    }

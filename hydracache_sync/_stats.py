@@ -21,6 +21,7 @@ __all__ = [
     "LATENCY_BUCKETS",
     "CacheStats",
     "Counters",
+    "StoreEvents",
     "TierLatency",
     "Timings",
 ]
@@ -344,3 +345,24 @@ def _merge(
         target = into.setdefault(name, [0, 0.0, 0] + [0] * (_BUCKETS + 1))
         for index, value in enumerate(row):
             target[index] += value
+
+
+class StoreEvents:
+    """Counts the local store's events (evictions, expirations, oversize drops)."""
+
+    __slots__ = ("_counters",)
+
+    def __init__(self, counters: Counters) -> None:
+        self._counters = counters
+
+    def evicted(self, count: int) -> None:
+        """Count entries evicted to stay within the byte budget."""
+        self._counters.add(EVICTIONS, count)
+
+    def expired(self, count: int) -> None:
+        """Count entries removed because they expired."""
+        self._counters.add(EXPIRATIONS, count)
+
+    def oversize(self) -> None:
+        """Count a value too large for the local tier."""
+        self._counters.add(OVERSIZE_DROPS)

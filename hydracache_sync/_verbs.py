@@ -23,18 +23,21 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._coherence import DELETE
+from ._coherence import DELETE, Invalidation
+from ._keys import check_key
 from ._options import TTL, CacheOptions, Resolved
 from ._placement import Cost
+from ._remotes import bounded
 from ._stats import INVALIDATIONS
 from ._types import UNSET, Unset
 from .errors import TierError, TierUnavailableError
 from .tiers.base import Stored, Swapping
 
 if TYPE_CHECKING:
+    from ._coherence import Coherence, LocalDrops
     from ._framing import Framing
     from ._resilience import TierGuard
-    from ._singleflight import Flight, SingleFlight
+    from ._singleflight import SingleFlight
     from ._stats import Counters
     from .tiers.base import RemoteTier
     from .tiers.local import LocalStore
@@ -88,11 +91,9 @@ class AtomicVerbs:
         _base: dict[tuple[Cost, bool], int]
         _now: Callable[[], float]
         _resolve: Callable[..., Resolved]
+        _drops: LocalDrops
+        _coherence: Coherence
 
-        def _may_copy_locally(self) -> bool: ...
-        def _unsettle(self, flight: Flight | None) -> None: ...
-        def _publish(self, op: str, arg: str) -> None: ...
-        def _drop_locally(self, op: str, arg: str) -> int: ...
         def _ensure_open(self) -> None: ...
 
     # -- public verbs ------------------------------------------------------------
@@ -228,14 +229,12 @@ class AtomicVerbs:
         Returns:
             How many were present (in the tier that held the most).
         """
-        from ._cache import check_key  # the engine module imports this one
-
         self._ensure_open()
         unique = list(dict.fromkeys(check_key(key) for key in keys))
         if not unique:
             return 0
         with self._lock:
-            removed = sum(self._drop_locally(DELETE, key) for key in unique)
+            removed = sum(self._drops.drop(Invalidation(DELETE, key)) for key in unique)
         for remote in self._remotes:
             store = remote.store
             count = remote.guard.invalidate(
@@ -245,9 +244,9 @@ class AtomicVerbs:
         if self._remotes:
             with self._lock:  # as in _invalidate: drop copies read meanwhile
                 for key in unique:
-                    self._drop_locally(DELETE, key)
+                    self._drops.drop(Invalidation(DELETE, key))
         for key in unique:
-            self._publish(DELETE, key)
+            self._coherence.publish(Invalidation(DELETE, key))
         self._counters.add(INVALIDATIONS, len(unique))
         return removed
 
@@ -260,8 +259,6 @@ class AtomicVerbs:
         return guard.strict
 
     def _read_current(self, key: str, position: int) -> _Current | None:
-        from ._cache import check_key
-
         self._ensure_open()
         check_key(key)
         if position == 0 or not self._remotes:
@@ -286,8 +283,6 @@ class AtomicVerbs:
 
     def _update(self, key: str, opts: Resolved, position: int, change: Change) -> Any:
         """Run ``change`` on the current entry and store its result atomically."""
-        from ._cache import check_key
-
         self._ensure_open()
         check_key(key)
         if position == 0:
@@ -355,8 +350,8 @@ class AtomicVerbs:
             upper = self._remotes[index - 1]
             upper.guard.call(upper.store.delete, key, default=False)
         with self._lock:
-            self._drop_locally(DELETE, key)
-        self._publish(DELETE, key)
+            self._drops.drop(Invalidation(DELETE, key))
+        self._coherence.publish(Invalidation(DELETE, key))
 
     def _after_write(self, key: str, write: _Write, data: bytes, position: int) -> None:
         """Put bounded copies in the faster remote tiers; drop the local copy."""
@@ -366,7 +361,7 @@ class AtomicVerbs:
                 upper.store.set,
                 key,
                 data,
-                _bounded(write.ttl, upper.bound),
+                bounded(write.ttl, upper.bound),
                 write.tags,
                 default=None,
             )
@@ -375,23 +370,17 @@ class AtomicVerbs:
             # either order, and a copy could go back in time. Dropping bumps
             # the epoch, so a reader that fetched the old value cannot promote
             # it either; the next read fetches the new one.
-            self._drop_locally(DELETE, key)
-        self._publish(DELETE, key)
+            self._drops.drop(Invalidation(DELETE, key))
+        self._coherence.publish(Invalidation(DELETE, key))
 
     def _put_local(self, key: str, write: _Write, opts: Resolved) -> None:
         """Store ``write`` in the local base tier (lock held); ttl 0 removes it."""
-        self._unsettle(self._flights.detach_key(key))
+        self._drops.unsettle(self._flights.detach_key(key))
         if write.ttl == 0:
-            self._drop_locally(DELETE, key)
+            self._drops.drop(Invalidation(DELETE, key))
             return
         size, _ = self._framing.encode(key, write.value, opts, envelope=False)
         self._store.put(key, write.value, size, write.ttl, write.tags)
-
-
-def _bounded(ttl: float | None, bound: float | None) -> float | None:
-    if bound is None:
-        return ttl
-    return bound if ttl is None else min(ttl, bound)
 
 
 def _unavailable(tier: str) -> TierError:

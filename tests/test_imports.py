@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -113,3 +114,109 @@ def test_drivers_imported_only_by_their_tiers() -> None:
             if driver in _imported_roots(path) and not mine:
                 offenders.append(f"{relative} imports {driver}")
     assert [] == offenders
+
+
+PACKAGE = Path(hydracache_sync.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = ["hydracache_sync", *path.relative_to(PACKAGE).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The package modules ``path`` imports at run time (functions included)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    typing_only = {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and _is_type_checking(node)
+        for stmt in node.body
+        for inner in ast.walk(stmt)
+    }
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = (
+                    package.rsplit(".", node.level - 1)[0]
+                    if node.level > 1
+                    else package
+                )
+                target = f"{base}.{node.module}" if node.module else base
+            else:
+                target = node.module or ""
+            for alias in node.names:
+                # ``from . import _stats`` imports a module; ``from x import y``
+                # imports module x (and y when y is a module itself).
+                sub = f"{target}.{alias.name}"
+                found.add(sub if sub in modules else target)
+    return {module for module in found if module in modules}
+
+
+def _import_graph() -> dict[str, set[str]]:
+    paths = sorted(PACKAGE.rglob("*.py"))
+    modules = {_module_name(path) for path in paths}
+    return {
+        _module_name(path): _imports(path, modules) - {_module_name(path)}
+        for path in paths
+    }
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """Return one import cycle (first module repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(module: str) -> list[str] | None:
+        state[module] = 1
+        path.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == 1:
+                return [*path[path.index(target) :], target]
+            if target not in state:
+                found = visit(target)
+                if found is not None:
+                    return found
+        path.pop()
+        state[module] = 2
+        return None
+
+    for module in sorted(graph):
+        if module not in state:
+            found = visit(module)
+            if found is not None:
+                return found
+    return None
+
+
+def test_no_import_cycle() -> None:
+    """No package module imports itself through others at run time.
+
+    Imports inside functions count; ``if TYPE_CHECKING:`` imports do not.
+    The package ``__init__`` only re-exports, so imports of it are not counted.
+    """
+    graph = _import_graph()
+    graph.pop("hydracache_sync")
+    for targets in graph.values():
+        targets.discard("hydracache_sync")
+    assert None is _cycle(graph)
+
+
+def test_cycle_finder_sees_a_cycle() -> None:
+    """The walker reports a three-module circle and accepts a chain."""
+    assert ["a", "b", "c", "a"] == _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}})
+    assert None is _cycle({"a": {"b"}, "b": set()})

@@ -1,0 +1,233 @@
+"""The write path: encode once, check-and-set, write the tiers, undo an overtaken write.
+
+A value is encoded once and the same bytes go to its base tier and to every
+faster remote tier (bounded copies), then into the local tier. A load's write
+first asks the shared tier, when it keeps generations, to store only if no
+invalidation happened since the load began; a write that an invalidation
+overtook anyway is undone.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from . import _stats as S
+from ._coherence import DELETE, Invalidation, LocalDrops
+from ._framing import Framing
+from ._keys import check_key
+from ._options import Resolved
+from ._remotes import Remote, bounded
+from ._singleflight import Flight, SingleFlight
+from ._stats import Counters
+from .tiers.base import StoreItem, Versioned
+from .tiers.local import LocalStore
+
+__all__ = ["Writes"]
+
+
+class Writes:
+    """Stores values in their base tier, the faster tiers above it and locally.
+
+    Args:
+        store: The local tier.
+        lock: The cache's write lock.
+        flights: The cache's in-flight loads.
+        drops: The local invalidation state (unsettled keys).
+        remotes: The remote tiers, fastest first.
+        versioned: The shared tier, when it offers check-and-set writes.
+        framing: Encodes values.
+        local_bound: TTL bound of local copies of remote entries.
+        counters: Where stale discards are counted.
+        may_copy_locally: Whether a local copy of shared data may be kept now
+            (called with the lock held).
+        delete: Removes a key from every tier (a store with ``ttl=0``).
+        publish: Tells other processes of an invalidation.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: LocalStore,
+        lock: threading.RLock,
+        flights: SingleFlight,
+        drops: LocalDrops,
+        remotes: tuple[Remote, ...],
+        versioned: tuple[Remote, Versioned] | None,
+        framing: Framing,
+        local_bound: float | None,
+        counters: Counters,
+        may_copy_locally: Callable[[], bool],
+        delete: Callable[[str], object],
+        publish: Callable[[Invalidation], None],
+    ) -> None:
+        self._store = store
+        self._lock = lock
+        self._flights = flights
+        self._drops = drops
+        self._remotes = remotes
+        self._versioned = versioned
+        self._framing = framing
+        self._local_bound = local_bound
+        self._counters = counters
+        self._may_copy_locally = may_copy_locally
+        self._delete = delete
+        self._publish = publish
+
+    def write(
+        self,
+        key: str,
+        value: Any,
+        opts: Resolved,
+        flight: Flight | None = None,
+        load_time: float = 0.0,
+        token: Sequence[object] | None = None,
+    ) -> None:
+        """Store one value; a load passes its ``flight`` and generation ``token``.
+
+        Raises:
+            CodecError: ``value`` cannot be encoded; nothing is stored.
+        """
+        size, data = self._framing.encode(
+            key, value, opts, envelope=bool(self._remotes)
+        )
+        ttl = opts.entry_ttl(value)
+        if ttl == 0:
+            if flight is None:
+                self._delete(key)
+            return
+        base = opts.base
+        if flight is not None:
+            # Checked and marked in one critical section: an invalidation that
+            # detaches this flight from now on knows a remote write may land
+            # (see LocalDrops.unsettle); one that came before is seen here.
+            with self._lock:
+                if flight.stale:
+                    self._counters.add(S.STALE_DISCARDS)
+                    return
+                flight.writing = data is not None and base > 0
+        written: list[Remote] = []
+        if data is not None and base > 0:
+            targets = [self._remotes[p - 1] for p in range(base, 0, -1)]
+            if token is not None and self._versioned is not None:
+                checked, versioned = self._versioned
+                if checked in targets:
+                    # The check-and-set write goes first: if another process
+                    # invalidated meanwhile, no tier gets the value.
+                    targets.remove(checked)
+                    is_base = checked is self._remotes[base - 1]
+                    bound = ttl if is_base else bounded(ttl, checked.bound)
+                    current = checked.guard.call(
+                        versioned.set_if_current,
+                        key,
+                        data,
+                        bound,
+                        opts.tags,
+                        token,
+                        default=True,
+                    )
+                    if not current:
+                        self._counters.add(S.STALE_DISCARDS)
+                        if flight is not None:
+                            with self._lock:
+                                self._flights.finish(flight)
+                                if flight.stale:
+                                    self._drops.settle(key)
+                        return
+                    written.append(checked)
+            for remote in targets:
+                is_base = remote is self._remotes[base - 1]
+                remote_ttl = ttl if is_base else bounded(ttl, remote.bound)
+                remote.guard.call(
+                    remote.store.set,
+                    key,
+                    data,
+                    remote_ttl,
+                    opts.tags,
+                    self._framing.native_negative(value),
+                    default=None,
+                )
+                written.append(remote)
+        local_ttl = ttl if base == 0 else bounded(ttl, self._local_bound)
+        grace = opts.grace
+        if opts.early is not None and local_ttl is not None and load_time > 0:
+            # XFetch, drawn once per stored copy: the fresh deadline comes a
+            # random, exponentially distributed time (mean load_time * beta)
+            # early; until the real deadline the value is served while one
+            # background refresh runs.
+            early = load_time * opts.early * -math.log(1.0 - random.random())
+            fresh = max(0.0, local_ttl - early)
+            grace += local_ttl - fresh
+            local_ttl = fresh
+        with self._lock:
+            if flight is not None and flight.stale:
+                self._counters.add(S.STALE_DISCARDS)
+                stale = True
+            else:
+                stale = False
+                if flight is None:
+                    self._drops.unsettle(self._flights.detach_key(key))
+                else:
+                    self._flights.finish(flight)
+                if base == 0 or self._may_copy_locally():
+                    self._store.put(key, value, size, local_ttl, opts.tags, grace)
+                else:
+                    self._store.delete(key)
+        if stale and flight is not None and flight.writing:
+            # An invalidation overtook our remote write: undo it, then let readers
+            # of this key use the remote tiers again.
+            for remote in written:
+                remote.guard.call(remote.store.delete, key, default=False)
+            with self._lock:
+                self._drops.settle(key)
+
+    def write_many(self, mapping: Mapping[str, Any], opts: Resolved) -> None:
+        """Store several values; all are encoded first, so a bad one stores none.
+
+        Raises:
+            CodecError: A value cannot be encoded; nothing is stored.
+            InvalidKey: A key is not usable; nothing is stored.
+        """
+        prepared = [
+            (
+                check_key(k),
+                v,
+                *self._framing.encode(k, v, opts, envelope=bool(self._remotes)),
+            )
+            for k, v in mapping.items()
+        ]
+        base = opts.base
+        for position in range(base, 0, -1):
+            remote = self._remotes[position - 1]
+            items = []
+            for key, value, _, data in prepared:
+                entry_ttl = opts.entry_ttl(value)
+                if entry_ttl == 0 or data is None:
+                    continue
+                capped = (
+                    entry_ttl if position == base else bounded(entry_ttl, remote.bound)
+                )
+                negative = self._framing.native_negative(value)
+                items.append(StoreItem(key, data, capped, opts.tags, negative))
+            if items:
+                remote.guard.call(remote.store.set_many, items, default=None)
+        with self._lock:
+            for key, value, size, _ in prepared:
+                entry_ttl = opts.entry_ttl(value)
+                self._drops.unsettle(self._flights.detach_key(key))
+                if entry_ttl == 0:
+                    self._store.delete(key)
+                    continue
+                local_ttl = (
+                    entry_ttl if base == 0 else bounded(entry_ttl, self._local_bound)
+                )
+                if base == 0 or self._may_copy_locally():
+                    self._store.put(key, value, size, local_ttl, opts.tags)
+                else:
+                    self._store.delete(key)
+        if base > 0:
+            for key, *_ in prepared:
+                self._publish(Invalidation(DELETE, key))

@@ -33,11 +33,15 @@ class HydraCache(Engine):
             ``None`` means no expiry.
         on_tier_error: ``"degrade"`` (miss, skip, count, break) or ``"raise"``.
         codec: Value codec (default ``CborCodec``; never pickle).
-        secret: Signs remote envelopes with HMAC-SHA256 when given.
+        secret: Signs remote envelopes with HMAC-SHA256 when given (at least
+            16 bytes); every entry read must then verify, negatives included.
         compress: Gzip remote payloads over 1 KB when smaller, cache-wide.
         compress_level: gzip level (default 1).
         breaker_cooldown: Seconds a failed tier is skipped before a probe.
         warn_interval: Minimum seconds between two warnings for one tier.
+        max_decompressed: Most bytes a compressed remote entry may inflate
+            to (default: the local tier's ``max_entry_size``); past it the
+            entry is a miss counted in ``decode_errors``.
 
     The operations (``get``, ``set``, ``get_or_load``, ...) are the engine's
     (``_engine.Engine``); this class adds the views over them.

@@ -323,8 +323,8 @@ class Engine(AtomicVerbs):
         Raises:
             CodecError: ``value`` cannot be encoded; nothing is stored.
             InvalidKey: ``key`` is not a usable key.
-        self._ensure_open()
         """
+        self._ensure_open()
         check_key(key)
         opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
         self._writes.write(key, value, opts)

@@ -478,10 +478,11 @@ class Engine(AtomicVerbs):
         raise CacheClosedError(self._describe())
 
     def _describe(self) -> str:
-        tiers = ", ".join(
-            ["local", *(f"{r.role.value}={r.store.name}" for r in self._remotes)]
-        )
-        return f"<HydraCache {tiers} at {id(self):#x}>"
+        return f"<HydraCache {self._tier_names()} at {id(self):#x}>"
+
+    def _tier_names(self) -> str:
+        remotes = (f"{r.role.value}={r.store.name}" for r in self._remotes)
+        return ", ".join(["local", *remotes])
 
     def __enter__(self: _E) -> _E:
         return self
@@ -495,7 +496,4 @@ class Engine(AtomicVerbs):
         self.close()
 
     def __repr__(self) -> str:
-        tiers = ", ".join(
-            ["local", *(f"{r.role.value}={r.store.name}" for r in self._remotes)]
-        )
-        return f"<HydraCache {tiers}, {len(self._store)} local entries>"
+        return f"<HydraCache {self._tier_names()}, {len(self._store)} local entries>"

@@ -676,3 +676,54 @@ class TestUntrustedRows:
         assert not os.path.exists(marker)
         assert (3, 0) == (cache.stats().decode_errors, cache.stats().durable_hits)
         assert "fresh" == cache.get_or_load("garbage", lambda: "fresh")
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(120)
+def test_frozen_postgres_opens_the_breaker_within_the_deadline() -> None:
+    """Every Postgres process SIGSTOPped under 8 threads of get_or_load: each
+    call returns within call_timeout + 1.5 s (not for as long as the server
+    hangs), with the loader's value; tier errors are counted and the breaker
+    opens, so later calls skip Postgres at once."""
+    server = PrivatePostgres()
+    try:
+        server.create()
+        server.start()
+        server.execute(migration_sql())
+        store = PostgresStore(
+            server.dsn,
+            max_connections=8,
+            min_connections=8,
+            connect_timeout=2,
+            statement_timeout_ms=1000,
+            call_timeout=2.0,
+        )
+        cache = HydraCache(durable=store, breaker_cooldown=60)
+        durations: list[float] = []
+        values: list[int] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(8)
+
+        def worker(n: int) -> None:
+            barrier.wait()
+            started = time.monotonic()
+            value = cache.get_or_load(f"k{n}", lambda: n, cost=Cost.EXPENSIVE)
+            with lock:
+                durations.append(time.monotonic() - started)
+                values.append(value)
+
+        with server.frozen():
+            threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=60)
+            assert list(range(8)) == sorted(values)
+            assert max(durations) < 3.5, durations
+            assert cache.stats().tier_errors >= 1
+            started = time.monotonic()
+            assert "miss" == cache.get("other", "miss")
+            assert time.monotonic() - started < 0.5  # the breaker is open
+        cache.close()
+    finally:
+        server.destroy()

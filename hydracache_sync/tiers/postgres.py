@@ -24,6 +24,7 @@ import hashlib
 import math
 import re
 import threading
+import time
 import weakref
 from collections.abc import Callable, Collection, Sequence
 from functools import cache
@@ -38,7 +39,9 @@ from hydracache_sync.errors import (
     TierUnavailableError,
 )
 from hydracache_sync.tiers._pgcheck import table_problem
+from hydracache_sync.tiers._pgpool import open_pool
 from hydracache_sync.tiers._usage import PostgresUsage
+from hydracache_sync.tiers._watchdog import Watchdog
 from hydracache_sync.tiers.base import BaseTier, NativeNegative, Stored, StoreItem
 
 if TYPE_CHECKING:
@@ -171,6 +174,14 @@ def _no_result(cur: cursor, statement: str, params: Sequence[Any]) -> None:
     cur.execute(statement, params)
 
 
+def _fileno(conn: connection) -> int:
+    """The connection's socket descriptor, or -1 when it has none (closed)."""
+    try:
+        return int(conn.fileno())
+    except Exception:
+        return -1
+
+
 def _like_pattern(pattern: str) -> str:
     """Translate a ``*`` wildcard into a LIKE pattern with ``\\`` as escape."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -236,6 +247,15 @@ class PostgresStore(BaseTier):
             unset.
         pool_timeout: Seconds a call waits for a free connection when all
             ``max_connections`` are busy (default: ``connect_timeout``).
+        call_timeout: Client-side deadline of a call, in seconds, waiting for
+            a free connection included (default: the statement timeout plus
+            one second, at least 3). A server that does not answer in time
+            (frozen, or a hung host whose kernel still acknowledges) has the
+            call's socket shut down by a watchdog thread: the call fails with
+            :class:`~hydracache_sync.errors.TierTimeoutError` at most about
+            50 ms late, and the connection is discarded. Opening a connection
+            is bounded by ``connect_timeout`` instead. Owned pools also get
+            TCP keepalives and ``tcp_user_timeout`` for dead peers.
 
     Raises:
         ConfigError: A bad name or argument, or the table is missing or has a
@@ -262,6 +282,7 @@ class PostgresStore(BaseTier):
         connect_timeout: float = 3,
         statement_timeout_ms: int | None = 2000,
         pool_timeout: float | None = None,
+        call_timeout: float | None = None,
     ) -> None:
         self.schema = _check_identifier(schema, "schema")
         self.table = _check_identifier(table, "table")
@@ -275,6 +296,12 @@ class PostgresStore(BaseTier):
             raise ConfigError(f"connect_timeout must be > 0, got {connect_timeout!r}")
         if pool_timeout is not None and not pool_timeout > 0:
             raise ConfigError(f"pool_timeout must be > 0, got {pool_timeout!r}")
+        if call_timeout is None:
+            call_timeout = max(3.0, (statement_timeout_ms or 0) / 1000 + 1.0)
+        elif not 0 < call_timeout < math.inf:
+            raise ConfigError(f"call_timeout must be > 0, got {call_timeout!r}")
+        self._call_timeout = float(call_timeout)
+        self._watchdog = Watchdog(name)
         if statement_timeout_ms is not None and statement_timeout_ms < 0:
             raise ConfigError(
                 f"statement_timeout_ms must be >= 0, got {statement_timeout_ms!r}"
@@ -296,6 +323,7 @@ class PostgresStore(BaseTier):
                 max_connections,
                 connect_timeout,
                 statement_timeout_ms,
+                self._call_timeout,
             )
             self._owns_pool = True
         elif isinstance(dsn_or_pool, psycopg2.pool.AbstractConnectionPool):
@@ -334,6 +362,7 @@ class PostgresStore(BaseTier):
         max_connections: int,
         connect_timeout: float,
         statement_timeout_ms: int | None,
+        call_timeout: float,
     ) -> AbstractConnectionPool:
         """Open the store's own bounded pool (see the class docstring)."""
         import psycopg2
@@ -351,9 +380,20 @@ class PostgresStore(BaseTier):
             kwargs["options"] = f"{existing} {option}" if existing else option
         if "application_name" not in params:
             kwargs["application_name"] = "hydracache_sync"
+        # A dead peer (host gone, cable cut) is noticed by the kernel: idle
+        # connections by keepalives, unacknowledged writes by tcp_user_timeout.
+        # A frozen server that still acknowledges needs the watchdog (_run).
+        tcp = {
+            "keepalives": "1",
+            "keepalives_idle": "5",
+            "keepalives_interval": "2",
+            "keepalives_count": "3",
+            "tcp_user_timeout": str(math.ceil(call_timeout * 1000)),
+        }
+        kwargs.update({k: v for k, v in tcp.items() if k not in params})
         try:
-            pool = psycopg2.pool.ThreadedConnectionPool(
-                min_connections, max_connections, dsn, **kwargs
+            pool: AbstractConnectionPool = open_pool(
+                psycopg2, min_connections, max_connections, dsn, **kwargs
             )
         except psycopg2.Error as exc:
             raise self._translate(exc) from exc
@@ -546,14 +586,16 @@ class PostgresStore(BaseTier):
         """
         if self._closed:
             raise TierError(f"{self.name}: the store is closed", tier=self.name)
-        if not self._slots.acquire(timeout=self._pool_timeout):
+        deadline = time.monotonic() + self._call_timeout
+        wait = min(self._pool_timeout, self._call_timeout)
+        if not self._slots.acquire(timeout=wait):
             raise TierTimeoutError(
-                f"{self.name}: no free connection within {self._pool_timeout:g}s "
+                f"{self.name}: no free connection within {wait:g}s "
                 f"(max_connections={self._pool.maxconn})",
                 tier=self.name,
             )
         try:
-            return self._attempt(work, statement, params, prepare)
+            return self._attempt(work, statement, params, prepare, deadline)
         finally:
             self._slots.release()
 
@@ -563,9 +605,11 @@ class PostgresStore(BaseTier):
         statement: str,
         params: Sequence[Any],
         prepare: bool,
+        deadline: float,
     ) -> _T:
         pool = self._pool
         attempts = self._attempts
+        watchdog = self._watchdog
         while True:
             attempts -= 1
             try:
@@ -573,6 +617,7 @@ class PostgresStore(BaseTier):
             except Exception as exc:
                 raise self._translate(exc) from exc  # psycopg2.Error only
             discard = True  # until proven healthy; covers KeyboardInterrupt too
+            token = watchdog.arm(_fileno(conn), deadline)
             try:
                 if prepare and conn not in self._ready:
                     self._prepare(conn)
@@ -583,12 +628,21 @@ class PostgresStore(BaseTier):
                 discard = False
                 return result
             except Exception as exc:
+                if watchdog.disarm(token):
+                    discard = True
+                    raise TierTimeoutError(
+                        f"{self.name}: no reply within {self._call_timeout:g}s "
+                        "(client-side deadline; the connection was cut)",
+                        tier=self.name,
+                    ) from exc
                 retry, discard = self._failure(conn, exc)
-                if not (retry and attempts > 0):
+                if not (retry and attempts > 0 and time.monotonic() < deadline):
                     if not self._is_driver_error(exc):
                         raise  # a bug, not a tier failure: keep its traceback
                     raise self._translate(exc, dead=bool(conn.closed)) from exc
             finally:
+                if watchdog.disarm(token):  # cut just as the call ended
+                    discard = True
                 self._release(conn, discard)
 
     def _prepare(self, conn: connection) -> None:
@@ -864,6 +918,7 @@ class PostgresStore(BaseTier):
         Later calls raise :class:`~hydracache_sync.errors.TierError`.
         """
         self._closed = True
+        self._watchdog.close()
         if self._owns_pool and not self._pool.closed:
             with contextlib.suppress(Exception):  # closed concurrently: all gone
                 self._pool.closeall()

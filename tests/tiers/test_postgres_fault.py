@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -133,6 +134,36 @@ class PrivatePostgres:
         with contextlib.suppress(Exception):
             self.stop()
         shutil.rmtree(self.base, ignore_errors=True)
+
+    def pids(self) -> list[int]:
+        """The postmaster's pid and its children's (every server process)."""
+        text = (self.data / "postmaster.pid").read_text()
+        postmaster = int(text.split()[0])
+        children = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                stat = (entry / "stat").read_text()
+                # pid (comm) state ppid ...: comm may hold spaces, split after it.
+                if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
+                    children.append(int(entry.name))
+        return [postmaster, *children]
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """SIGSTOP every server process; SIGCONT them on exit, whatever happens."""
+        stopped: list[int] = []
+        try:
+            for pid in self.pids():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            yield
+        finally:
+            for pid in stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def execute(self, statement: str) -> None:
         """Run one statement in autocommit mode."""
@@ -265,3 +296,47 @@ def test_stopped_under_threads(server: PrivatePostgres, store: PostgresStore) ->
     assert [] == unexpected
     assert failures[0] > 0
     assert all(count >= 5 for count in after_restart), after_restart
+
+
+def test_frozen_server_fails_calls_at_the_client_deadline(
+    server: PrivatePostgres,
+) -> None:
+    """All server processes SIGSTOPped: four threads' calls fail within
+    call_timeout + 1 s instead of hanging (TierTimeoutError on a pooled
+    connection, cut by the watchdog; a fresh connection fails at
+    connect_timeout), and the store works again once the server resumes."""
+    store = PostgresStore(
+        server.dsn,
+        max_connections=4,
+        connect_timeout=2,
+        statement_timeout_ms=1000,
+        call_timeout=2.0,
+    )
+    try:
+        store.set("k", b"v", None, ())
+        results: list[tuple[str, float]] = []
+        lock = threading.Lock()
+
+        def call(n: int) -> None:
+            started = time.monotonic()
+            try:
+                store.get(f"k{n}")
+                outcome = "answered"
+            except FAILURES:
+                outcome = "failed"
+            except BaseException as exc:
+                outcome = repr(exc)
+            with lock:
+                results.append((outcome, time.monotonic() - started))
+
+        with server.frozen():
+            threads = [threading.Thread(target=call, args=(n,)) for n in range(4)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=30)
+        assert ["failed"] * 4 == [outcome for outcome, _ in results]
+        assert max(elapsed for _, elapsed in results) < 3.0, results
+        assert b"v" == store.get("k")
+    finally:
+        store.close()

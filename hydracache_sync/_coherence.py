@@ -16,6 +16,7 @@ time is kept.
 from __future__ import annotations
 
 import enum
+import functools
 import threading
 import uuid
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from . import _stats as S
 from ._remotes import Remote
 from ._singleflight import Flight, SingleFlight
 from ._stats import Counters
-from .tiers.base import Broadcaster, RemoteTier, wildcard_regex
+from .tiers.base import Broadcaster, RemoteTier, Versioned, wildcard_regex
 from .tiers.local import LocalStore
 
 __all__ = [
@@ -263,6 +264,19 @@ class Coherence:
 
     def publish(self, invalidation: Invalidation) -> None:
         """Tell the other processes (queued for replay while the tier is down)."""
+        self._send(invalidation, ("publish", invalidation.op, invalidation.arg))
+
+    def notify_write(self, key: str) -> None:
+        """Tell the other processes ``key`` was overwritten (never queued).
+
+        A plain write is not queued for replay when the tier is down: under
+        write load that would flood the queue. It is noted as lost instead,
+        and once the tier is back the loss handler tells every process to
+        drop its local copies (:meth:`tell_others_to_drop_all`).
+        """
+        self._send(Invalidation(DELETE, key), None)
+
+    def _send(self, invalidation: Invalidation, key: tuple[str, ...] | None) -> None:
         if self._broadcast is None:
             return
         remote, broadcaster = self._broadcast
@@ -272,7 +286,16 @@ class Coherence:
             broadcaster.publish(message)
             return 0
 
-        remote.guard.invalidate(publish, clear=remote.store.clear)
+        remote.guard.invalidate(publish, key=key)
+
+    def tell_others_to_drop_all(self, remote: Remote) -> None:
+        """Publish a clear of local copies, directly, if ``remote`` broadcasts.
+
+        Raises:
+            TierError: The tier failed (the caller retries later).
+        """
+        if self._broadcast is not None and self._broadcast[0] is remote:
+            self._broadcast[1].publish(encode(CLEAR, self.origin, ""))
 
     def _on_message(self, data: bytes) -> None:
         message = decode(data)
@@ -324,27 +347,52 @@ class Invalidator:
         self._lock = lock
         self._coherence = coherence
         self._counters = counters
+        for remote in remotes:
+            remote.guard.on_loss(functools.partial(self.recover, remote))
 
     def apply(self, invalidation: Invalidation) -> int:
-        """Invalidate everywhere; return how many the fullest tier removed."""
+        """Invalidate everywhere; return how many the fullest tier removed.
+
+        The other processes are told even when a tier call raised (strict
+        mode): their local copies are as stale either way.
+        """
         drop = self._drops.drop
         with self._lock:
             removed = drop(invalidation)
-        for remote in self._remotes:
-            func, args = invalidation.on_tier(remote.store)
-            count: int = remote.guard.invalidate(func, *args, clear=remote.store.clear)
-            removed = max(removed, count)
-        if self._remotes:
-            # A load that began after the first drop may have read the old
-            # value from a remote tier before the remote delete (a pattern or
-            # clear takes several round trips) and copied it here or be still
-            # in flight with it: drop again, so nothing older than this
-            # invalidation outlives it.
-            with self._lock:
-                drop(invalidation)
-        self._coherence.publish(invalidation)
-        self._counters.add(S.INVALIDATIONS)
+        key = ("tier", invalidation.op, invalidation.arg)
+        try:
+            for remote in self._remotes:
+                func, args = invalidation.on_tier(remote.store)
+                count: int = remote.guard.invalidate(func, *args, key=key)
+                removed = max(removed, count)
+        finally:
+            if self._remotes:
+                # A load that began after the first drop may have read the old
+                # value from a remote tier before the remote delete (a pattern
+                # or clear takes several round trips) and copied it here or be
+                # still in flight with it: drop again, so nothing older than
+                # this invalidation outlives it.
+                with self._lock:
+                    drop(invalidation)
+            self._coherence.publish(invalidation)
+            self._counters.add(S.INVALIDATIONS)
         return removed
+
+    def recover(self, remote: Remote) -> None:
+        """``remote`` is back after invalidations meant for it were lost.
+
+        It is untrusted for what it served meanwhile: loads in flight are made
+        stale (its generations bumped), the other processes are told to drop
+        their local copies, and so does this cache.
+
+        Raises:
+            TierError: The tier failed again (the guard retries later).
+        """
+        if isinstance(remote.store, Versioned):
+            remote.store.bump_generation()
+        self._coherence.tell_others_to_drop_all(remote)
+        with self._lock:
+            self._drops.drop(_CLEAR_ALL)
 
 
 class Listener:

@@ -330,7 +330,7 @@ class Engine(AtomicVerbs):
         self._writes.write(key, value, opts)
         if opts.base > 0:
             # Other processes may hold a local copy of the old value.
-            self._coherence.publish(Invalidation(DELETE, key))
+            self._coherence.notify_write(key)
 
     put = set
 
@@ -459,6 +459,8 @@ class Engine(AtomicVerbs):
         self._coherence.stop()
         with self._lock:
             self._store.clear()
+        for remote in self._remotes:
+            remote.guard.close()  # delivers queued invalidations, or logs them
         for remote in self._remotes:
             remote.store.close()
 

@@ -54,6 +54,11 @@ COUNTERS: tuple[tuple[str, str], ...] = (
     ("resyncs", "Local tier drops after the invalidation listener reconnected."),
     ("lock_waits", "Values loaded by another process's lock holder and used."),
     ("lock_timeouts", "Gave up waiting for another process's lock holder."),
+    (
+        "dropped_invalidations",
+        "Invalidations a remote tier never received (refused, over the replay"
+        " limit, or undelivered at close).",
+    ),
 )
 FIELDS = tuple(name for name, _ in COUNTERS)
 
@@ -101,6 +106,7 @@ _BUCKETS = len(LATENCY_BUCKETS)
     RESYNCS,
     LOCK_WAITS,
     LOCK_TIMEOUTS,
+    DROPPED_INVALIDATIONS,
 ) = range(len(FIELDS))
 
 
@@ -145,7 +151,9 @@ class CacheStats:
     Coherence: ``remote_invalidations`` (invalidations received from other
     processes), ``resyncs`` (local tier dropped after the listener reconnected),
     ``lock_waits`` (a value loaded by another process's lock holder was used),
-    ``lock_timeouts`` (gave up waiting for a lock holder and loaded).
+    ``lock_timeouts`` (gave up waiting for a lock holder and loaded),
+    ``dropped_invalidations`` (invalidations a tier refused, or that could not
+    be queued for replay past its limit or delivered by ``close()``).
     ``tier_latency`` lists, per remote tier and operation, the calls made,
     their total seconds, how many failed and a latency histogram;
     ``load_latency`` is the same row for the loader calls.
@@ -174,6 +182,7 @@ class CacheStats:
     resyncs: int
     lock_waits: int
     lock_timeouts: int
+    dropped_invalidations: int
     hit_ratio: float
     #: Per remote tier and operation: count, total seconds, errors, buckets.
     tier_latency: tuple[TierLatency, ...] = ()

@@ -238,7 +238,7 @@ class AtomicVerbs:
         for remote in self._remotes:
             store = remote.store
             count = remote.guard.invalidate(
-                store.delete_many, unique, clear=store.clear
+                store.delete_many, unique, key=("tier", "delete_many", *unique)
             )
             removed = max(removed, count)
         if self._remotes:
@@ -371,7 +371,7 @@ class AtomicVerbs:
             # the epoch, so a reader that fetched the old value cannot promote
             # it either; the next read fetches the new one.
             self._drops.drop(Invalidation(DELETE, key))
-        self._coherence.publish(Invalidation(DELETE, key))
+        self._coherence.notify_write(key)
 
     def _put_local(self, key: str, write: _Write, opts: Resolved) -> None:
         """Store ``write`` in the local base tier (lock held); ttl 0 removes it."""

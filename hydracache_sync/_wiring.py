@@ -111,7 +111,7 @@ def wire(
         counters=counters,
         may_copy_locally=coherence.may_copy_locally,
         delete=delete,
-        publish=coherence.publish,
+        notify_write=coherence.notify_write,
     )
     loading = Loading(
         store=store,

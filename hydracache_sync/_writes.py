@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _stats as S
-from ._coherence import DELETE, Invalidation, LocalDrops
+from ._coherence import LocalDrops
 from ._framing import Framing
 from ._keys import check_key
 from ._options import Resolved
@@ -45,7 +45,7 @@ class Writes:
         may_copy_locally: Whether a local copy of shared data may be kept now
             (called with the lock held).
         delete: Removes a key from every tier (a store with ``ttl=0``).
-        publish: Tells other processes of an invalidation.
+        notify_write: Tells other processes a key was overwritten.
     """
 
     def __init__(
@@ -62,7 +62,7 @@ class Writes:
         counters: Counters,
         may_copy_locally: Callable[[], bool],
         delete: Callable[[str], object],
-        publish: Callable[[Invalidation], None],
+        notify_write: Callable[[str], None],
     ) -> None:
         self._store = store
         self._lock = lock
@@ -75,7 +75,7 @@ class Writes:
         self._counters = counters
         self._may_copy_locally = may_copy_locally
         self._delete = delete
-        self._publish = publish
+        self._notify_write = notify_write
 
     def write(
         self,
@@ -230,4 +230,4 @@ class Writes:
                     self._store.delete(key)
         if base > 0:
             for key, *_ in prepared:
-                self._publish(Invalidation(DELETE, key))
+                self._notify_write(key)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import pytest
 
 from hydracache_sync import HydraCache, TierError, TierUnavailableError
+from hydracache_sync._resilience import TierGuard
+from hydracache_sync._stats import Counters
 from hydracache_sync.testing import MemoryTier
 
 
@@ -103,22 +106,133 @@ def test_tier_latency_is_counted_exactly_under_threads() -> None:
     assert get.seconds > 0
 
 
-def test_too_many_missed_invalidations_clear_the_tier_on_recovery(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Past the replay limit the tier is cleared when it comes back, not replayed."""
+def test_overflow_never_clears_the_tier(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the replay limit nothing is cleared on recovery: another process's
+    entries survive, the queued invalidations are replayed, the lost ones are
+    counted, and the loss handler runs once the tier is back."""
     from hydracache_sync import _resilience
 
     monkeypatch.setattr(_resilience, "MAX_PENDING", 3)
     shared = MemoryTier()
-    writer = HydraCache(shared=shared, breaker_cooldown=0)
-    writer.set("keep-or-not", 1)
+    other = HydraCache(shared=shared)
+    for i in range(10):
+        other.set(f"theirs:{i}", i)
+    writer = HydraCache(shared=shared, breaker_cooldown=60)
+    writer.set("mine", 1)
     shared.down = True
     for i in range(5):
         writer.delete(f"k{i}")
     shared.down = False
-    assert writer.get("anything") is None  # the first call replays: a clear
+    writer.close()  # delivers the queue (the breaker is still open)
+    live = shared.keys()
+    assert [f"theirs:{i}" for i in range(10)] == sorted(
+        k for k in live if k.startswith("theirs:")
+    )
+    assert 2 == writer.stats().dropped_invalidations
+
+
+def test_guard_coalesces_per_key_and_a_clear_supersedes() -> None:
+    """100 deletes of one key and 50 of one tag queue two items; a clear
+    replaces everything queued; a plain set notification is never queued."""
+    guard = TierGuard("t", strict=False, counters=Counters(), cooldown=60)
+    try:
+        for _ in range(100):
+            guard.invalidate(_down, "a", key=("tier", "k", "a"))
+        for _ in range(50):
+            guard.invalidate(_down, "t", key=("tier", "t", "t"))
+        assert 2 == guard.pending
+        guard.invalidate(_down, key=None)
+        assert 2 == guard.pending
+        guard.invalidate(_down, key=("tier", "c", ""))
+        assert 1 == guard.pending
+    finally:
+        guard.close()
+
+
+def test_poisoned_item_is_dropped_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An item the tier refuses (raw error or TierError) is dropped, counted and
+    logged, and the items after it are still delivered."""
+    counters = Counters()
+    guard = TierGuard("t", strict=False, counters=counters, cooldown=60)
+    delivered: list[str] = []
+    down = [True]
+
+    def tier_call(kind: str) -> int:
+        if down[0]:
+            raise TierUnavailableError("down", tier="t")
+        if kind == "raw":
+            raise ValueError("A string literal cannot contain NUL (0x00) characters.")
+        if kind == "refused":
+            raise TierError("index row size exceeds maximum", tier="t")
+        delivered.append(kind)
+        return 1
+
+    try:
+        for kind in ("raw", "refused", "good"):
+            guard.invalidate(tier_call, kind, key=("tier", "k", kind))
+        assert 3 == guard.pending
+        down[0] = False
+        with caplog.at_level(logging.WARNING, logger="hydracache_sync"):
+            guard.close()
+    finally:
+        guard.close()
+    assert ["good"] == delivered
+    assert 0 == guard.pending
+    assert 2 == counters.snapshot().dropped_invalidations
+    assert 2 == sum("dropped invalidation" in r.getMessage() for r in caplog.records)
+
+
+def test_replayed_at_recovery_without_a_user_call() -> None:
+    """Another reader of the tier sees the delete within a few cool-downs of
+    recovery although the deleting cache is never called again."""
+    shared = MemoryTier()
+    writer = HydraCache(shared=shared, breaker_cooldown=0.1)
+    writer.set("k", "old")
+    shared.down = True
+    writer.delete("k")
+    assert ["k"] == shared.keys()
+    shared.down = False
+    deadline = time.monotonic() + 5
+    while shared.keys() and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert [] == shared.keys()
+    assert "miss" == HydraCache(shared=shared).get("k", "miss")
+    writer.close()
+
+
+def test_close_delivers_the_queue() -> None:
+    """close() replays what is queued even while the breaker is still open."""
+    shared = MemoryTier()
+    writer = HydraCache(shared=shared, breaker_cooldown=60)
+    writer.set("k", "old", tags=["t"])
+    shared.down = True
+    writer.invalidate_tag("t")
+    shared.down = False
+    writer.close()
+    assert [] == shared.keys()
+    assert 0 == writer.stats().dropped_invalidations
+
+
+def test_close_with_the_tier_down_counts_what_is_lost(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When the tier is still down at close(), the undelivered items are
+    counted and logged, and close() does not hang."""
+    shared = MemoryTier()
+    writer = HydraCache(shared=shared, breaker_cooldown=60, broadcast=False)
+    shared.down = True
+    writer.delete("a")
+    writer.delete("b")
+    with caplog.at_level(logging.WARNING, logger="hydracache_sync"):
+        writer.close()
+    assert 2 == writer.stats().dropped_invalidations
+    assert any("undelivered" in r.getMessage() for r in caplog.records)
+
+
+def _down(*args: object) -> int:
+    raise TierUnavailableError("down", tier="t")
 
 
 def test_bad_tag_and_pattern_arguments() -> None:

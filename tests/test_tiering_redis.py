@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import pathlib
 import pickle
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -422,3 +423,84 @@ def test_no_stale_read_when_values_come_from_redis(how: str, make_store: Any) ->
         assert cache.stats().shared_hits > 0
     finally:
         cache.close()
+
+
+def _stall_store(server: PrivateRedis) -> RedisStore:
+    return RedisStore.from_url(
+        server.url, prefix="stall:", socket_timeout=0.3, socket_connect_timeout=0.3
+    )
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(60)
+def test_stall_under_write_load_loses_no_invalidation_and_wipes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis SIGSTOPped while one cache deletes a key another cache holds and
+    writes 2,000 values, with a replay limit of 50 overflowed by 100 deletes:
+    no entry of the other cache is wiped, and after SIGCONT the other cache
+    and Redis stop showing the deleted value without the deleting cache being
+    called again."""
+    from hydracache_sync import _resilience
+
+    monkeypatch.setattr(_resilience, "MAX_PENDING", 50)
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    writer = HydraCache(shared=_stall_store(server), breaker_cooldown=0.2)
+    other = HydraCache(shared=_stall_store(server), breaker_cooldown=0.2)
+    probe = _stall_store(server)
+    try:
+        for i in range(200):
+            other.set(f"theirs:{i}", i)
+        writer.set("victim", "old")
+        assert "old" == other.get("victim")
+        assert server.process is not None
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            writer.delete("victim")
+            for i in range(2000):
+                writer.set(f"mine:{i}", i)
+            for i in range(100):
+                writer.delete(f"gone:{i}")
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while probe.get("victim") is not None or other.get("victim") is not None:
+            assert time.monotonic() < deadline, "the delete was never replayed"
+            time.sleep(0.05)
+        theirs = probe.get_many([f"theirs:{i}" for i in range(200)])
+        assert 200 == sum(data is not None for data in theirs)
+        # 101 deletes, each queued twice (the Redis delete and its broadcast).
+        assert 2 * 101 - 50 == writer.stats().dropped_invalidations
+    finally:
+        for cache in (writer, other):
+            cache.close()
+        probe.close()
+        server.stop()
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(60)
+def test_close_delivers_invalidations_queued_during_a_stall(tmp_path: Path) -> None:
+    """A delete queued while Redis was frozen reaches Redis when the deleting
+    cache closes, before its breaker would have let it probe."""
+    server = PrivateRedis(tmp_path / "redis")
+    server.start()
+    writer = HydraCache(shared=_stall_store(server), breaker_cooldown=60)
+    probe = _stall_store(server)
+    try:
+        writer.set("victim", "old", ttl=3600)
+        assert server.process is not None
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            writer.delete("victim")
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert probe.get("victim") is not None
+        writer.close()
+        assert probe.get("victim") is None
+        assert 0 == writer.stats().dropped_invalidations
+    finally:
+        writer.close()
+        probe.close()
+        server.stop()

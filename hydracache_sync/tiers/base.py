@@ -215,6 +215,9 @@ class Versioned(Protocol):
     ) -> bool:
         """Store like ``set`` only if the generations still equal ``token``."""
 
+    def bump_generation(self) -> None:
+        """Bump the global generation (no entry removed): loads in flight fail."""
+
 
 @runtime_checkable
 class Locking(Protocol):

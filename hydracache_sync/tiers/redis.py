@@ -674,6 +674,18 @@ class RedisStore(BaseTier):
                     self._client.unlink(*others)
         return removed
 
+    def bump_generation(self) -> None:
+        """Bump the global generation: every load in flight will not store.
+
+        What a clear does to loads in flight, without removing anything: the
+        cache calls it when invalidations meant for this tier were lost.
+
+        Raises:
+            TierError: Redis failed.
+        """
+        with self._errors:
+            self._bump_global()
+
     def _bump_global(self) -> None:
         pipe = self._client.pipeline(transaction=False)
         pipe.incr(self._gall)

@@ -26,7 +26,7 @@ from ._codec import Codec
 from ._coherence import CLEAR, DELETE, PATTERN, TAG, Invalidation
 from ._config import Settings
 from ._framing import Found, Framing
-from ._keys import check_key
+from ._keys import check_key, check_pattern, check_tag
 from ._options import TTL, CacheOptions, Defaults, OptionResolver
 from ._placement import Cost, Tier, TierPlan, TierTTLs
 from ._singleflight import SingleFlight
@@ -34,7 +34,7 @@ from ._stats import CacheStats, Counters, StoreEvents, Timings
 from ._types import UNSET, Unset
 from ._verbs import AtomicVerbs
 from ._wiring import wire
-from .errors import CacheClosedError, InvalidKey
+from .errors import CacheClosedError
 from .tiers.base import RemoteTier
 from .tiers.local import LocalEntry, LocalStore
 
@@ -369,9 +369,7 @@ class Engine(AtomicVerbs):
         Returns:
             The number removed from the tier that held the most.
         """
-        if not isinstance(tag, str) or not tag:
-            raise InvalidKey(f"a tag is a non-empty str, not {tag!r}")
-        return self._invalidate(Invalidation(TAG, tag))
+        return self._invalidate(Invalidation(TAG, check_tag(tag)))
 
     def invalidate(self, pattern: str) -> int:
         """Remove every key matching ``pattern`` (``*`` is the only wildcard).
@@ -379,9 +377,7 @@ class Engine(AtomicVerbs):
         Returns:
             The number removed from the tier that held the most.
         """
-        if not isinstance(pattern, str) or not pattern:
-            raise InvalidKey(f"a pattern is a non-empty str, not {pattern!r}")
-        return self._invalidate(Invalidation(PATTERN, pattern))
+        return self._invalidate(Invalidation(PATTERN, check_pattern(pattern)))
 
     def clear(self) -> int:
         """Remove everything this cache owns (remote tiers: their prefix only)."""

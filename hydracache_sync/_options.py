@@ -8,10 +8,11 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any, ClassVar, Generic, TypeAlias, TypeVar
 
+from ._keys import MAX_TAGS, check_tag
 from ._placement import Cost
 from ._types import UNSET, Unset
 from ._units import parse_seconds
-from .errors import ConfigError
+from .errors import ConfigError, InvalidKey
 
 __all__ = [
     "TTL",
@@ -118,6 +119,9 @@ def _check_tags(tags: Iterable[str]) -> frozenset[str]:
     for tag in result:
         if not isinstance(tag, str) or not tag:
             raise ConfigError(f"a tag must be a non-empty str, not {tag!r}")
+        check_tag(tag)
+    if len(result) > MAX_TAGS:
+        raise InvalidKey(f"{len(result)} tags: an entry carries at most {MAX_TAGS}")
     return result
 
 

@@ -269,7 +269,11 @@ class TestCodec:
 
     @settings(max_examples=60, deadline=None)
     @given(
-        key=st.text(min_size=1, max_size=40),
+        key=st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
+            min_size=1,
+            max_size=40,
+        ),
         value=st.recursive(
             st.none()
             | st.booleans()

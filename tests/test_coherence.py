@@ -433,3 +433,37 @@ def test_lock_held_past_lock_wait_loads_anyway(
     )
     store.release_lock("k", "stuck")  # type: ignore[attr-defined]
     cache.close()
+
+
+def test_delete_failing_part_way_still_broadcasts(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """A strict delete whose durable tier fails after Redis succeeded raises
+    TierError, and the other processes still drop their local copies."""
+    from hydracache_sync import TierError
+    from hydracache_sync.testing import MemoryTier
+
+    durable = MemoryTier()
+    writer = HydraCache(
+        shared=RedisStore.from_url(redis_url, prefix=redis_prefix),
+        durable=durable,
+        on_tier_error="raise",
+    )
+    reader = HydraCache(
+        shared=RedisStore.from_url(redis_url, prefix=redis_prefix),
+        promotion=TierTTLs(local=60),
+    )
+    try:
+        assert wait_for(lambda: writer.listening and reader.listening)
+        writer.set("k", "old")
+        assert wait_for(lambda: reader.stats().remote_invalidations == 1, 2.0)
+        assert "old" == reader.get("k")
+        durable.down = True
+        with pytest.raises(TierError):
+            writer.delete("k")
+        assert wait_for(lambda: "k" not in reader.local_store.entries, 2.0)
+        assert 2 == reader.stats().remote_invalidations
+    finally:
+        durable.down = False
+        writer.close()
+        reader.close()

@@ -27,7 +27,15 @@ from hydracache_sync import (
     KeyPart,
     Tier,
 )
-from hydracache_sync._keys import ArgumentKeys, KeyMemo, encode_value
+from hydracache_sync._keys import (
+    MAX_TAGS,
+    ArgumentKeys,
+    KeyMemo,
+    check_key,
+    check_pattern,
+    check_tag,
+    encode_value,
+)
 from hydracache_sync.testing import FakeClock, MemoryTier
 from hydracache_sync.tiers.local import LocalStore
 
@@ -783,3 +791,95 @@ class TestKeyMemo:
         assert 0 < sum(found)
         kept = [n for n in range(20_000) if memo.recall((n,)) is not None]
         assert [f"k{n}" for n in kept] == [memo.recall((n,)) for n in kept]
+class TestWhatEveryTierCanStore:
+    """Keys, tags and patterns are checked once, against every tier's limits."""
+
+    BAD = (
+        "a\x00b",  # PostgreSQL text cannot hold NUL
+        "lone\ud800surrogate",  # what json.loads gives for "\\ud800"
+        "\u00e9" * 1025,  # 1,025 characters, 2,050 UTF-8 bytes
+        "\U0001f600" * 600,  # 600 characters, 2,400 bytes
+    )
+
+    @pytest.mark.parametrize("bad", BAD)
+    def test_bad_key_is_invalid_everywhere(self, bad: str) -> None:
+        """Every key-taking call refuses it with InvalidKey, and the cache (and
+        its remote tier) is left unchanged."""
+        shared = MemoryTier()
+        cache = HydraCache(shared=shared)
+        calls = (
+            lambda: cache.get(bad),
+            lambda: cache.set(bad, 1),
+            lambda: cache.delete(bad),
+            lambda: cache.get_or_load(bad, lambda: 1),
+            lambda: cache.get_many([bad]),
+            lambda: cache.set_many({bad: 1}),
+            lambda: cache.contains(bad),
+            lambda: cache.invalidate(bad),
+        )
+        for call in calls:
+            with pytest.raises(InvalidKey):
+                call()
+        assert ([], 0) == (shared.keys(), len(cache))
+
+    @pytest.mark.parametrize("bad", BAD)
+    def test_bad_tag_is_invalid_everywhere(self, bad: str) -> None:
+        """A tag every tier cannot store is refused when set and invalidated."""
+        cache = HydraCache(shared=MemoryTier())
+        with pytest.raises(InvalidKey):
+            cache.set("k", 1, tags=[bad])
+        with pytest.raises(InvalidKey):
+            cache.invalidate_tag(bad)
+        assert 0 == len(cache)
+
+    def test_byte_limit_is_exact(self) -> None:
+        """2,048 UTF-8 bytes pass, 2,049 do not, for keys and tags alike."""
+        cache = HydraCache(shared=MemoryTier())
+        fits, over = "\u00e9" * 1024, "\u00e9" * 1024 + "x"
+        cache.set(fits, 1, tags=[fits])
+        assert 1 == cache.get(fits)
+        assert 1 == cache.invalidate_tag(fits)
+        for bad in (over, "x" * 2049):
+            with pytest.raises(InvalidKey, match="2048"):
+                cache.set(bad, 1)
+            with pytest.raises(InvalidKey, match="2048"):
+                cache.set("k", 1, tags=[bad])
+
+    def test_too_many_tags(self) -> None:
+        """An entry carries at most MAX_TAGS tags (the envelope counts them)."""
+        cache = HydraCache(shared=MemoryTier())
+        cache.set("k", 1, tags=[f"t{i}" for i in range(MAX_TAGS)])
+        with pytest.raises(InvalidKey, match="tags"):
+            cache.set("k", 1, tags=[f"t{i}" for i in range(MAX_TAGS + 1)])
+
+    @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.text(max_size=1100))
+    def test_accepted_keys_are_storable(self, text: str) -> None:
+        """Any str is either refused with InvalidKey or is non-empty, NUL-free,
+        UTF-8 encodable and at most 2,048 bytes; tags and patterns agree."""
+        verdicts = []
+        for check in (check_key, check_tag, check_pattern):
+            try:
+                verdicts.append(check(text) == text)
+            except InvalidKey:
+                verdicts.append(False)
+        assert 1 == len(set(verdicts))
+        storable = True
+        try:
+            storable = bool(text) and len(text.encode("utf-8")) <= 2048
+        except UnicodeEncodeError:
+            storable = False
+        assert (storable and "\x00" not in text) == verdicts[0]
+
+    @given(
+        st.text(
+            st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"),
+            min_size=1,
+            max_size=512,
+        )
+    )
+    def test_storable_keys_round_trip_through_a_remote_tier(self, key: str) -> None:
+        """Keys of any script up to 512 characters (2,048 bytes) round-trip."""
+        shared = MemoryTier()
+        HydraCache(shared=shared).set(key, "v", tags=[key])
+        assert "v" == HydraCache(shared=shared).get(key)

@@ -556,6 +556,36 @@ class TestSecretCoversPostgres:
         assert (1, 0, 0) == (stats.durable_hits, stats.loads, stats.decode_errors)
 
 
+def test_bad_keys_and_tags_never_reach_the_tiers(
+    make_durable: Any, make_shared: Any, caches: list[HydraCache]
+) -> None:
+    """Keys and tags over PostgreSQL's index row limit, with NUL or a lone
+    surrogate are InvalidKey in degrade mode: no raw driver error, no tier
+    error, and the Postgres breaker stays closed for every other caller."""
+    from hydracache_sync import InvalidKey
+
+    cache = wait_listening(HydraCache(shared=make_shared(), durable=make_durable()))
+    caches.append(cache)
+    expensive: dict[str, Any] = {"cost": Cost.EXPENSIVE}
+    for bad in ("t" * 3000, "\u00e9" * 2048, "nul\x00", "lone\udc80"):
+        with pytest.raises(InvalidKey):
+            cache.set(bad, 1, **expensive)
+        with pytest.raises(InvalidKey):
+            cache.set("k", 1, tags=[bad], **expensive)
+        with pytest.raises(InvalidKey):
+            cache.delete(bad)
+        with pytest.raises(InvalidKey):
+            cache.invalidate_tag(bad)
+        with pytest.raises(InvalidKey):
+            cache.get(bad)
+    cache.set("ok", "v", tags=["t" * 2000], **expensive)
+    assert 0 == cache.stats().tier_errors
+    reader = HydraCache(durable=make_durable())
+    caches.append(reader)
+    assert "v" == reader.get("ok")
+    assert (1, 0) == (reader.stats().durable_hits, reader.stats().tier_errors)
+
+
 @pytest.mark.fault
 def test_postgres_stopped_under_eight_threads() -> None:
     """A private Postgres stopped while 8 threads call get_or_load: callers

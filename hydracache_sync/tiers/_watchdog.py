@@ -18,8 +18,11 @@ import os
 import socket
 import threading
 import time
+import weakref
 
 __all__ = ["Watchdog"]
+
+_ALL: weakref.WeakSet[Watchdog] = weakref.WeakSet()
 
 
 class Watchdog:
@@ -45,16 +48,15 @@ class Watchdog:
         self._cut: set[int] = set()
         self._tokens = itertools.count()
         self._thread: threading.Thread | None = None
-        self._pid = 0
         self._closed = False
+        _ALL.add(self)
 
     def arm(self, fd: int, deadline: float) -> int:
         """Watch socket ``fd`` until ``deadline`` (monotonic); return a token."""
         token = next(self._tokens)
         with self._lock:
             self._active[token] = (deadline, fd)
-            thread = self._thread
-            if thread is None or self._pid != os.getpid():
+            if self._thread is None:
                 self._start()
         return token
 
@@ -76,11 +78,17 @@ class Watchdog:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=1.0)
 
+    def after_fork(self) -> None:
+        """Reset in a forked child: no thread runs there, no call is in flight."""
+        self._lock = threading.Lock()  # may have been held at the fork
+        self._active.clear()
+        self._cut.clear()
+        self._thread = None
+
     def _start(self) -> None:
-        """Start the thread (lock held); also after a fork, where it is gone."""
+        """Start the thread (lock held)."""
         if self._closed:
             return
-        self._pid = os.getpid()
         self._thread = threading.Thread(
             target=self._run, name=f"hydracache-watchdog-{self._name}", daemon=True
         )
@@ -94,7 +102,7 @@ class Watchdog:
             now = time.monotonic()
             with self._lock:
                 if self._thread is not me:
-                    return  # closed, or replaced after a fork
+                    return  # closed
                 if not self._active:
                     if now - quiet_since >= self._idle:
                         self._thread = None
@@ -106,6 +114,16 @@ class Watchdog:
                         del self._active[token]
                         self._cut.add(token)
                         _shutdown(fd)
+
+
+def _forget_threads() -> None:
+    """In a forked child no thread runs: the next call starts a fresh one."""
+    for watchdog in list(_ALL):
+        watchdog.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_threads)
 
 
 def _shutdown(fd: int) -> None:

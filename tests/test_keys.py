@@ -791,6 +791,8 @@ class TestKeyMemo:
         assert 0 < sum(found)
         kept = [n for n in range(20_000) if memo.recall((n,)) is not None]
         assert [f"k{n}" for n in kept] == [memo.recall((n,)) for n in kept]
+
+
 class TestWhatEveryTierCanStore:
     """Keys, tags and patterns are checked once, against every tier's limits."""
 

@@ -174,17 +174,23 @@ class Engine(AtomicVerbs):
     def _get_slow(self, key: str, default: Any) -> Any:
         self._ensure_open()
         check_key(key)
-        entry = self._store.lookup(key)
-        if entry is not None:
-            self._counters.add(_LOCAL_HITS)
-            return entry.value
         if self._remotes:
+            # No lock before the round trip: an expired local copy stays for
+            # the promotion to replace in place.
+            entry = self._store.peek(key)
+            if entry is not None:
+                self._counters.add(_LOCAL_HITS)
+                return entry.value
             drops = self._drops
             epoch = drops.epoch
             found = self._reads.read(key)
             if found is not None:
                 self._promotion.promote(key, found, lambda: drops.epoch == epoch)
                 return found.value
+        entry = self._store.lookup(key)  # expires a dead copy
+        if entry is not None:
+            self._counters.add(_LOCAL_HITS)
+            return entry.value
         self._counters.add(S.MISSES)
         return default
 
@@ -204,13 +210,17 @@ class Engine(AtomicVerbs):
         self._ensure_open()
         found: dict[str, Any] = {}
         missing: list[str] = []
+        # With remote tiers, an expired local copy stays for the promotion to
+        # replace in place (no lock per key before the round trip).
+        look = self._store.peek if self._remotes else self._store.lookup
         for key in keys:
-            entry = self._store.lookup(check_key(key))
+            entry = look(check_key(key))
             if entry is not None:
                 found[key] = entry.value
-                self._counters.add(_LOCAL_HITS)
             else:
                 missing.append(key)
+        if found:
+            self._counters.add(_LOCAL_HITS, len(found))
         if missing and self._remotes:
             drops = self._drops
             epoch = drops.epoch

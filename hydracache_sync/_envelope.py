@@ -53,6 +53,12 @@ _KNOWN_FLAGS = F_NEGATIVE | F_GZIP | F_SIGNED | F_TRUSTED
 _HEADER = struct.Struct(">BBBd")
 _U16 = struct.Struct(">H")
 _MAC_SIZE = 32
+# The common envelope (version 1, no flags, no tags) starts with these bytes
+# and has two zero bytes (no tags) right after the expiry: unpack() reads it
+# without the general parse.
+_PLAIN = bytes([MAGIC, VERSION, 0])
+_EXPIRES = struct.Struct(">d")
+_NO_TAGS: frozenset[str] = frozenset()
 
 
 class CorruptEnvelope(ValueError):
@@ -139,6 +145,10 @@ def unpack(
             carry unknown flags or a negative with a body, or their signature
             does not verify.
     """
+    if secret is None and data[:3] == _PLAIN and data[11:13] == b"\0\0":
+        # Unsigned, no flags, no tags: the body follows the 13-byte head.
+        expires = _EXPIRES.unpack_from(data, 3)[0]
+        return Unpacked(data[13:], 0, expires or None, _NO_TAGS)
     if len(data) < _HEADER.size:
         raise CorruptEnvelope("too short")
     magic, version, flags, expires = _HEADER.unpack_from(data)

@@ -23,7 +23,6 @@ from .tiers.base import (
     Broadcaster,
     Locking,
     RemoteTier,
-    Stored,
     StoreItem,
     Versioned,
 )
@@ -169,27 +168,27 @@ class RemoteReads:
             The values found by key, and the keys still missing.
         """
         found: dict[str, object] = {}
-        missing = list(missing)
         unsettled = self._unsettled
+        pending = list(missing)
+        held = [key for key in pending if unsettled(key)]
+        if held:
+            skip = set(held)
+            pending = [key for key in pending if key not in skip]
+        decode = self._framing.decode
         for position, remote in enumerate(self._remotes, 1):
-            if not missing:
+            if not pending:
                 break
-            key_list = [k for k in missing if not unsettled(k)]
-            nothing: list[Stored | None] = [None] * len(key_list)
-            datas = (
-                remote.guard.call(remote.store.get_many, key_list, default=nothing)
-                if key_list
-                else nothing
-            )
+            datas = remote.guard.call(remote.store.get_many, pending, default=None)
+            if datas is None:  # the tier failed: every key is still missing
+                continue
+            trusted = remote.store.trusted
             still: list[str] = []
             hits: list[tuple[str, Found]] = []
-            for key, data in zip(key_list, datas, strict=True):
+            for key, data in zip(pending, datas, strict=True):
                 hit = (
                     None
                     if data is None
-                    else self._framing.decode(
-                        key, data, trusted=remote.store.trusted, position=position
-                    )
+                    else decode(key, data, trusted=trusted, position=position)
                 )
                 if hit is None:
                     still.append(key)
@@ -199,8 +198,8 @@ class RemoteReads:
             if hits:
                 self._counters.add(remote.hit_counter, len(hits))
                 promote(hits)
-            missing = still + [k for k in missing if unsettled(k)]
-        return found, missing
+            pending = still
+        return found, pending + held
 
 
 class Promotion:
@@ -252,8 +251,28 @@ class Promotion:
         still_valid: Callable[[], bool],
         grace: float = 0.0,
     ) -> None:
-        """Copy one remote hit into the faster tiers (see :meth:`promote_many`)."""
-        self.promote_many([(key, found)], still_valid, grace)
+        """Copy one remote hit into the faster tiers (see :meth:`promote_many`).
+
+        A hit from the first remote tier (nothing faster to copy it into but
+        the local tier) costs one short critical section: the local put,
+        replacing any expired copy in place, with no purge sweep.
+        """
+        if found.position > 1:
+            self.promote_many([(key, found)], still_valid, grace)
+            return
+        ttl = self._local_bound
+        if found.expires_at is not None:
+            remaining = found.expires_at - time.time()
+            if remaining <= 0:
+                return
+            if ttl is None or remaining < ttl:
+                ttl = remaining
+        with self._lock:
+            if self._may_copy_locally() and still_valid():
+                self._store.put(
+                    key, found.value, found.size, ttl, found.tags, grace, purge=False
+                )
+                self._counters.add(S.PROMOTIONS)
 
     def promote_many(
         self,
@@ -277,7 +296,8 @@ class Promotion:
             return
         promoted: list[tuple[Remote, list[str]]] = []
         negative = self._framing.native_negative
-        for index, remote in enumerate(self._remotes, 1):
+        deepest = max(found.position for _, found, _ in live)
+        for index, remote in enumerate(self._remotes[: deepest - 1], 1):
             items = [
                 StoreItem(
                     key,
@@ -292,13 +312,22 @@ class Promotion:
             if items:
                 remote.guard.call(remote.store.set_many, items, default=None)
                 promoted.append((remote, [item.key for item in items]))
+        bound = self._local_bound
         with self._lock:
             valid = self._may_copy_locally() and still_valid()
             if valid:
-                put, bound = self._store.put, self._local_bound
+                put = self._store.put
                 for key, found, remaining in live:
                     ttl = bounded(remaining, bound)
-                    put(key, found.value, found.size, ttl, found.tags, grace)
+                    put(
+                        key,
+                        found.value,
+                        found.size,
+                        ttl,
+                        found.tags,
+                        grace,
+                        purge=False,
+                    )
                 copies = sum(len(keys) for _, keys in promoted)
                 self._counters.add(S.PROMOTIONS, len(live) + copies)
         if not valid:

@@ -12,6 +12,7 @@ from hydracache_sync._envelope import (
     F_SIGNED,
     F_TRUSTED,
     CorruptEnvelope,
+    Unpacked,
     is_signed,
     pack,
     trusted_negative,
@@ -91,3 +92,26 @@ def test_any_bit_flip_of_a_signed_envelope_is_refused(
     data[flip % len(data)] ^= 1 << bit
     with pytest.raises(CorruptEnvelope):
         unpack("k", bytes(data), secret=SECRET, trusted=True)
+
+
+class TestPlainShortcut:
+    @given(
+        body=st.binary(max_size=64),
+        expires=st.one_of(st.none(), st.floats(1.0, 4e9)),
+    )
+    def test_plain_envelopes_round_trip(
+        self, body: bytes, expires: float | None
+    ) -> None:
+        """Unsigned, flagless, tagless envelopes (the shortcut) unpack exactly."""
+        data = pack("k", body, flags=0, expires_at=expires, tags=())
+        assert Unpacked(body, 0, expires, frozenset()) == unpack("k", data)
+
+    def test_shortcut_needs_no_secret_and_no_tags(self) -> None:
+        """With a secret or with tags, the general parse (and its checks) runs."""
+        plain = pack("k", b"body", flags=0, expires_at=None, tags=())
+        with pytest.raises(CorruptEnvelope, match="unsigned entry"):
+            unpack("k", plain, secret=b"s" * 16)
+        tagged = pack("k", b"body", flags=0, expires_at=None, tags=("t",))
+        assert frozenset({"t"}) == unpack("k", tagged).tags
+        with pytest.raises(CorruptEnvelope, match="tag"):
+            unpack("k", tagged[:14])

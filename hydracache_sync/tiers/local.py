@@ -166,6 +166,18 @@ class LocalStore:
             self._expire(entry)
         return None
 
+    def peek(self, key: str) -> LocalEntry | None:
+        """Return the fresh entry for ``key`` (marked visited), never removing one.
+
+        For a read that goes on to a remote tier: an expired entry is left for
+        the promotion to replace in place (no lock here, no index work there).
+        """
+        entry = self.entries.get(key)
+        if entry is not None and entry.expires_at > self.timer():
+            entry.visited = True
+            return entry
+        return None
+
     def lookup_stale(self, key: str) -> LocalEntry | None:
         """Return the entry for ``key`` while it is fresh *or* stale-but-servable."""
         entry = self.entries.get(key)
@@ -193,11 +205,15 @@ class LocalStore:
         ttl: float | None,
         tags: frozenset[str] = frozenset(),
         grace: float = 0.0,
+        *,
+        purge: bool = True,
     ) -> bool:
         """Store ``value``; return False (after dropping any old entry) if oversize.
 
         ``ttl`` is the fresh lifetime; ``grace`` more seconds keep the entry
-        servable as stale (``LocalEntry.stale_until``).
+        servable as stale (``LocalEntry.stale_until``). ``purge=False`` skips
+        the sweep of expired entries (a promotion on the read path leaves it
+        to the next write; eviction still makes room).
         """
         size += len(key)
         with self.lock:
@@ -213,7 +229,8 @@ class LocalStore:
             expires_at = _INF if ttl is None else now + ttl
             stale_until = expires_at + grace
             entry = LocalEntry(key, value, expires_at, size, tags, stale_until)
-            self._purge_expired(now)
+            if purge:
+                self._purge_expired(now)
             self._make_room(size, now)
             self.entries[key] = entry
             self._bytes += size

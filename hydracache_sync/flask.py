@@ -52,18 +52,16 @@ Configuration (``app.config``; every key is optional):
 
 from __future__ import annotations
 
-import fnmatch
 import functools
-import hashlib
 import time
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, cast
-from urllib.parse import quote, urlencode
 
 from ._cache import HydraCache
 from ._codec import Codec
+from ._keyspace import view_key_text
 from ._late import LateMemoized
 from ._placement import TierTTLs
 from .errors import ConfigError, MissingDependencyError
@@ -92,11 +90,6 @@ DEFAULT_KEY_PREFIX = "view:"
 #: Query parameters left out of view keys unless HYDRACACHE_IGNORE_QUERY says.
 DEFAULT_IGNORE_QUERY = ("utm_*",)
 
-# Longer keys are hashed: Redis and Postgres take them, but a 2 KB key per
-# page is waste, and the core rejects keys over 2048 characters.
-_MAX_VIEW_KEY = 512
-# Characters kept as they are in the path part of a key (RFC 3986 pchar + "/").
-_PATH_SAFE = "/:@!$&'()*+,;=-._~"
 _CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 
 TagsArg = Iterable[str] | Callable[..., Iterable[str]]
@@ -339,26 +332,13 @@ def view_key(
     Returns:
         The key.
     """
-    path = quote(request.script_root + request.path, safe=_PATH_SAFE)
-    key = f"{key_prefix}GET:{path}"
-    ignored = tuple(ignore_query)
-    pairs = sorted(
-        (
-            pair
-            for pair in request.args.items(multi=True)
-            if not any(fnmatch.fnmatchcase(pair[0], p) for p in ignored)
-        ),
-        key=lambda pair: pair[0],
+    return view_key_text(
+        key_prefix,
+        request.script_root + request.path,
+        request.args.items(multi=True),
+        [(name, request.headers.get(name, "")) for name in vary],
+        ignore_query,
     )
-    if pairs:
-        key += "?" + urlencode(pairs)
-    for name in vary:
-        value = quote(request.headers.get(name, ""), safe="")
-        key += f"|{name.lower()}={value}"
-    if len(key) > _MAX_VIEW_KEY:
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        key = f"{key_prefix}GET:sha256:{digest}"
-    return key
 
 
 def _session_accessed() -> bool:

@@ -50,23 +50,23 @@ import datetime
 import functools
 import inspect
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
 from ._cache import HydraCache, Uncached
 from ._keys import ArgumentKeys, KeyMemo, join_segments, retainable
+from ._keyspace import namespace_prefix
 from ._options import TTL, CacheOptions, resolve_ttl
 from ._placement import Cost
 from ._types import MISSING, UNSET, Unset
 from ._units import parse_seconds
-from ._views import CacheView, TypedView, namespace_prefix
+from ._views import CacheView, TypedView
 from .errors import ConfigError, InvalidKey
 
 if TYPE_CHECKING:
-    from ._views import Checker
-    from .tiers.local import LocalEntry
+    from ._builder import Checker
+    from ._engine import Engine
 
 __all__ = [
     "BoundCachedFunction",
@@ -155,8 +155,9 @@ _MEMO_SIZE = 131_072
 _MEMO_BYTES = 512
 
 
-def _nothing(key: str) -> None:
-    """The local lookup before the wrapper is bound to a cache: nothing there."""
+def _nothing(key: str) -> Any:
+    """The local hit before the wrapper is bound to a cache: nothing there."""
+    return MISSING
 
 
 class CachedFunction(Generic[P, R]):
@@ -232,28 +233,28 @@ class CachedFunction(Generic[P, R]):
         self._recent = self._memo.recent  # the hit path's lock-free lookup
         self._memo_lock = threading.Lock()
         # Bound lazily (the default cache is created on first use).
-        self._cache: HydraCache | None = None
+        self._cache: Engine | None = None
         self._view: CacheTarget | None = None
         self._prefix = ""
         self._check: Checker | None = None
-        self._get: Callable[[str, Any], Any] = self._first_get
-        self._peek: Callable[[str], LocalEntry | None] = _nothing
-        self._now: Callable[[], float] = time.monotonic
+        # The engine's local hit (MISSING on a miss), bound once per binding.
+        self._local_hit: Callable[[str], Any] = _nothing
         if target is None:
             _followers.add(self)
 
     # -- binding to the cache ---------------------------------------------------------
 
-    def _bind(self) -> HydraCache:
+    def _bind(self) -> Engine:
         target = self._target_arg
         if target is None:
             target = get_default_cache()
         if self._namespace is not None:
             target = target.namespace(self._namespace)
+        cache: Engine
         if isinstance(target, HydraCache):
             cache, prefix, check = target, "", None
         else:
-            cache, prefix, check = target._target()
+            cache, prefix, check = target.cache, target.prefix, target.value_check
         capacity = min(
             _MEMO_SIZE, max(4096, cache.local_store.max_bytes // _MEMO_BYTES)
         )
@@ -263,24 +264,17 @@ class CachedFunction(Generic[P, R]):
             self._prefix = prefix
             self._check = check
             self._cache = cache
-            self._get = cache.get
-            self._peek = cache.local_store.entries.get
-            self._now = cache.local_store.timer
+            self._local_hit = cache.local_hit
         return cache
 
     def _unbind(self) -> None:
         with self._memo_lock:
             self._cache = None
             self._view = None
-            self._get = self._first_get
-            self._peek = _nothing
+            self._local_hit = _nothing
             self._memo.forget()
 
-    def _first_get(self, key: str, default: Any) -> Any:
-        # Only reached before the first bind: the key was computed unbound.
-        return MISSING
-
-    def _bound_cache(self) -> HydraCache:
+    def _bound_cache(self) -> Engine:
         cache = self._cache
         return cache if cache is not None else self._bind()
 
@@ -383,14 +377,12 @@ class CachedFunction(Generic[P, R]):
                 key = self._key(args, kwargs)
         else:
             key = self._key(args, kwargs)
-        # A fresh local entry is served by the cache's get (which counts the
-        # hit); anything else goes to get_or_load alone, so a miss is counted
-        # once and the remote tiers are read once.
-        entry = self._peek(key)
-        if entry is not None and entry.expires_at > self._now():
-            value = self._get(key, MISSING)
-            if value is not MISSING:
-                return value  # type: ignore[no-any-return]
+        # A fresh local entry is served by the engine's local hit (which
+        # counts it); anything else goes to get_or_load alone, so a miss is
+        # counted once and the remote tiers are read once.
+        value = self._local_hit(key)
+        if value is not MISSING:
+            return value  # type: ignore[no-any-return]
         return self._load(key, args, kwargs)
 
     def _load(self, key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:

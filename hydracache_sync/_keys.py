@@ -23,8 +23,9 @@ encoding of a call's arguments and its BLAKE2b digest (:class:`ArgumentKeys`,
 specialised once per decorated function), and :class:`KeyMemo`, the bounded
 map remembering them.
 
-No I/O here, and nothing from the cache: the key builder that uses the segment
-rules lives with the views (``_views.py``).
+No I/O here, and nothing from the cache. Prefixes (namespaces, versions),
+flat keys under a prefix and HTTP view keys are in ``_keyspace.py``; the key
+builder that uses the segment rules is ``_builder.py``.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hydracache_sync import (
+    MISSING,
     CacheClosedError,
     CacheOptions,
     CodecError,
@@ -484,3 +485,18 @@ class TestClose:
             cache.set("k", 1)
         assert f"{id(cache):#x}" in str(info.value)
         assert str(info.value).startswith(info.value.cache)
+
+
+class TestLocalHit:
+    def test_fresh_value_or_missing(self) -> None:
+        """``local_hit`` answers a fresh local value and counts it; else MISSING."""
+        clock = [0.0]
+        cache = HydraCache.local(timer=lambda: clock[0])
+        cache.set("k", 1, ttl=10)
+        assert 1 == cache.local_hit("k")
+        assert 1 == cache.stats().local_hits
+        clock[0] = 11.0
+        assert MISSING is cache.local_hit("k")
+        assert MISSING is cache.local_hit("absent")
+        assert MISSING is cache.local_hit(["unhashable"])  # type: ignore[arg-type]
+        assert 1 == cache.stats().local_hits

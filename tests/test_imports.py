@@ -124,38 +124,17 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def _is_type_checking(node: ast.If) -> bool:
-    test = node.test
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
-
-
 def _imports(path: Path, modules: set[str]) -> set[str]:
-    """The package modules ``path`` imports at run time (functions included)."""
+    """The package modules ``path`` imports (functions and TYPE_CHECKING too)."""
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    typing_only = {
-        id(inner)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and _is_type_checking(node)
-        for stmt in node.body
-        for inner in ast.walk(stmt)
-    }
     found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = (
-                    package.rsplit(".", node.level - 1)[0]
-                    if node.level > 1
-                    else package
-                )
+                base = package.rsplit(".", node.level - 1)[0]
                 target = f"{base}.{node.module}" if node.module else base
             else:
                 target = node.module or ""
@@ -204,10 +183,11 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 
 def test_no_import_cycle() -> None:
-    """No package module imports itself through others at run time.
+    """No package module imports itself through others, even for type checking.
 
-    Imports inside functions count; ``if TYPE_CHECKING:`` imports do not.
-    The package ``__init__`` only re-exports, so imports of it are not counted.
+    Imports inside functions and under ``if TYPE_CHECKING:`` count: a circle
+    a type checker needs is a circle in the design. The package ``__init__``
+    only re-exports, so imports of it are not counted.
     """
     graph = _import_graph()
     graph.pop("hydracache_sync")

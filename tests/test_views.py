@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 
 import pytest
 
@@ -264,3 +265,76 @@ class TestTypedViewAfterUntypedRead:
         assert User(42, "Grace") == users.get_or_load("42", lambda: User(0, "x"))
         assert {"42": User(42, "Grace")} == users.get_many(["42"])
         assert isinstance(users.get("42"), User)
+
+
+# Engine methods that are not per-key operations, so views do not have them.
+NOT_VIEW_OPERATIONS = frozenset(
+    {"base_tier", "breaker_states", "close", "local_hit", "namespace", "typed"}
+)
+
+
+def _operations() -> list[str]:
+    """Every public method of HydraCache a view must offer (aliases included)."""
+    return sorted(
+        name
+        for name, member in inspect.getmembers(HydraCache, inspect.isfunction)
+        if not name.startswith("_") and name not in NOT_VIEW_OPERATIONS
+    )
+
+
+class TestDerivedOperations:
+    def test_the_engine_has_operations(self) -> None:
+        """The list the next test walks is the real one (a guard on the guard)."""
+        assert {"get", "set", "get_or_load", "add", "incr", "delete_many"} <= set(
+            _operations()
+        )
+
+    @pytest.mark.parametrize("name", _operations())
+    def test_views_accept_every_keyword(self, cache: HydraCache, name: str) -> None:
+        """Both view kinds offer each engine operation with all its parameters.
+
+        A verb added to the engine without its view method fails here.
+        """
+        expected = [
+            (p.name, p.kind, p.default)
+            for p in inspect.signature(getattr(cache, name)).parameters.values()
+        ]
+        for view in (cache.namespace("n"), cache.typed(int, "t")):
+            method = getattr(view, name)
+            actual = [
+                (p.name, p.kind, p.default)
+                for p in inspect.signature(method).parameters.values()
+            ]
+            assert expected == actual, (type(view).__name__, name)
+
+    def test_refresh_and_lock_options_reach_the_engine(self, cache: HydraCache) -> None:
+        """The options the views once lacked (SWR, early refresh) now work."""
+        view = cache.namespace("n")
+        value = view.get_or_load(
+            "k", lambda: 1, ttl=60, stale_while_revalidate=5, early_refresh=1.0
+        )
+        assert 1 == value
+        assert 1 == cache.get("n:k")
+        with pytest.raises(ConfigError):
+            view.get_or_load("j", lambda: 1, lock="redis")  # no shared tier
+
+    def test_typed_view_checks_values_of_every_writer(self, cache: HydraCache) -> None:
+        """set, add, set_many and loaders of a typed view all refuse a non-T."""
+        users = cache.typed(User, "users")
+        with pytest.raises(TypeError):
+            users.add("1", "not a user")
+        with pytest.raises(TypeError):
+            users.set_many({"1": User(1, "Ada"), "2": "not a user"})
+        with pytest.raises(TypeError):
+            users.get_or_load("3", lambda: "not a user")
+        assert {} == cache.get_many(["users:1", "users:2", "users:3"])
+
+    def test_views_use_the_public_hit_primitive(self, cache: HydraCache) -> None:
+        """A structured key's loader hit goes through ``local_hit`` and counts."""
+        view = cache.namespace("n")
+        assert 1 == view.key("a", 1).get(lambda: 1)
+        before = cache.stats().local_hits
+        assert 1 == view.key("a", 1).get(lambda: 2)
+        assert before + 1 == cache.stats().local_hits
+        assert view.value_check is None
+        assert cache.typed(int, "t").value_check is not None

@@ -226,12 +226,6 @@ class Report:
         """The targets that were measured and missed."""
         return [t for t in self.targets if t.status == "MISS"]
 
-    def render(self) -> str:
-        """Return the report as plain-text tables (needs rich: the bench extra)."""
-        from .display import render_report
-
-        return render_report(self)
-
     def as_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {

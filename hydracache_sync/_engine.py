@@ -41,16 +41,14 @@ __all__ = ["Engine"]
 
 T = TypeVar("T")
 _E = TypeVar("_E", bound="Engine")
+_NOT_SETTINGS = frozenset({"self", "shared", "durable", "plan"})
 log = logging.getLogger("hydracache_sync")
 _LOCAL_HITS = S.LOCAL_HITS
 _INF = float("inf")
 
 
 class Engine(AtomicVerbs):
-    """The constructor and every operation of :class:`~hydracache_sync.HydraCache`.
-
-    Its arguments are documented on ``HydraCache``.
-    """
+    """The constructor and operations of ``HydraCache`` (arguments documented there)."""
 
     def __init__(
         self,
@@ -77,11 +75,8 @@ class Engine(AtomicVerbs):
         lock_wait: float | None = None,
         max_decompressed: int | str | None = None,
     ) -> None:
-        # Every scalar option is checked in one place; the tiers and the plan
-        # are checked where they are wired up (``_wiring.wire``).
-        options = dict(locals())
-        for name in ("self", "shared", "durable", "plan"):
-            del options[name]
+        # Scalar options are checked in one place (tiers and plan: in ``wire``).
+        options = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
         cfg = Settings.check(**options)
         self._store = store = cfg.local
         self._lock = threading.RLock()
@@ -140,13 +135,10 @@ class Engine(AtomicVerbs):
     # -- reads -----------------------------------------------------------------
 
     def local_hit(self, key: str) -> Any:
-        """Return ``key``'s fresh local value, or ``MISSING``; count a local hit.
+        """Return ``key``'s fresh local value (a counted hit), else ``MISSING``.
 
-        The local hit as one primitive for views, the decorator and the
-        integrations: one dict read, no lock, no I/O, no decode. A miss is not
-        counted (the caller's fallback counts it).
-
-        .. versionadded:: 0.2
+        The local hit for views, the decorator and integrations: no lock, no
+        I/O. A miss is not counted (the caller's fallback counts it).
         """
         try:
             entry = self._entries_get(key)

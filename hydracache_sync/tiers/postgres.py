@@ -22,8 +22,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import math
+import queue
 import re
-import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Sequence
@@ -337,8 +337,12 @@ class PostgresStore(BaseTier):
         # fresh connection: that many attempts always reach a live server.
         self._attempts = max(int(self._pool.maxconn), 1) + 1
         # One slot per pool connection: more threads than connections queue
-        # here for up to pool_timeout instead of failing in getconn().
-        self._slots = threading.BoundedSemaphore(max(int(self._pool.maxconn), 1))
+        # here for up to pool_timeout instead of failing in getconn(). A
+        # SimpleQueue of tokens, not a Semaphore: taking and returning a slot
+        # are two C calls instead of a Condition in Python (~5 us a read).
+        self._slots: queue.SimpleQueue[None] = queue.SimpleQueue()
+        for _ in range(max(int(self._pool.maxconn), 1)):
+            self._slots.put(None)
         self._pool_timeout = connect_timeout if pool_timeout is None else pool_timeout
         try:
             self._setup()
@@ -588,16 +592,18 @@ class PostgresStore(BaseTier):
             raise TierError(f"{self.name}: the store is closed", tier=self.name)
         deadline = time.monotonic() + self._call_timeout
         wait = min(self._pool_timeout, self._call_timeout)
-        if not self._slots.acquire(timeout=wait):
+        try:
+            self._slots.get(timeout=wait)
+        except queue.Empty:
             raise TierTimeoutError(
                 f"{self.name}: no free connection within {wait:g}s "
                 f"(max_connections={self._pool.maxconn})",
                 tier=self.name,
-            )
+            ) from None
         try:
             return self._attempt(work, statement, params, prepare, deadline)
         finally:
-            self._slots.release()
+            self._slots.put(None)
 
     def _attempt(
         self,

@@ -549,14 +549,14 @@ class TestConnections:
         store = PostgresStore(
             postgres_dsn, schema=postgres_schema, max_connections=1, pool_timeout=0.2
         )
-        assert store._slots.acquire(timeout=1)  # hold the only connection's slot
+        store._slots.get(timeout=1)  # hold the only connection's slot
         try:
             started = time.monotonic()
             with pytest.raises(TierTimeoutError, match="no free connection"):
                 store.get("k")
             assert 0.15 < time.monotonic() - started < 2
         finally:
-            store._slots.release()
+            store._slots.put(None)
             store.close()
 
     def test_caller_pool_stays_open(self, pool: Any, postgres_schema: str) -> None:

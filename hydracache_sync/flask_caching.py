@@ -113,8 +113,17 @@ class MissLeases:
                 if lease is None or not lease.alive():
                     if len(self._held) >= 1024:
                         self._sweep()
-                    self._held[key] = _Lease(frame)
-                    return _MISSING
+                    lease = self._held[key] = _Lease(frame)
+                    mine = True
+                else:
+                    mine = False
+            if mine:
+                # The last holder may have stored the value between our miss
+                # and our lease: read once more (later arrivals wait for us).
+                value = read()
+                if value is not _MISSING:
+                    self.release(key)
+                return value
             while not lease.done.wait(self._poll):
                 if time.monotonic() >= deadline:
                     return read()

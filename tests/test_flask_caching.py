@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -259,3 +260,43 @@ def test_leader_reentering_its_key_does_not_wait(app: flask.Flask) -> None:
         started = time.monotonic()
         assert 3 == walk(3)
         assert time.monotonic() - started < 5  # the lease wait is 30 s
+
+
+@pytest.mark.redis
+def test_memoize_single_flight_on_redis(redis_url: str, redis_prefix: str) -> None:
+    """On fresh Redis-backed engines, 16 cold concurrent calls run once, every round.
+
+    Each round is a new function version (Flask-Caching's version key is made
+    up on first use): a waiter arriving just after the first holder stored it
+    must read it, not make up another version.
+    """
+    runs: list[int] = []
+    for round_number in range(5):
+        app = flask.Flask(f"round{round_number}")
+        app.config.update(
+            CACHE_TYPE="hydracache_sync.flask_caching.HydraCache",
+            CACHE_REDIS_URL=redis_url,
+            CACHE_KEY_PREFIX=f"r{round_number}:",
+            HYDRACACHE_PREFIX=f"{redis_prefix}{round_number}:",
+        )
+        cache = flask_caching.Cache(app)
+        calls: list[int] = []
+
+        def make(calls: list[int]) -> Callable[[], int]:
+            def slow() -> int:
+                calls.append(1)
+                time.sleep(0.05)
+                return 1
+
+            return slow
+
+        memoized = cache.memoize(timeout=60)(make(calls))
+
+        def call(app: flask.Flask = app, memoized: Any = memoized) -> None:
+            with app.app_context():
+                memoized()
+
+        _run_threads(16, call)
+        runs.append(len(calls))
+    close_engines()
+    assert [1] * 5 == runs

@@ -3,12 +3,18 @@
 Keys are ``<module>.<qualname>:<digest>`` (under the target's prefix), where
 the digest is a BLAKE2b hash of a canonical encoding of the *bound* arguments
 (``inspect.signature``: positional and keyword spellings of one call, and
-defaults, give one key). The encoding is this module's own, so the key is the
-same in every process and Python version (``hash()`` is salted; ``repr()``
-may hold addresses): two processes sharing a Redis tier share entries.
+defaults, give one key). The encoding is ``_keys.py``'s own
+(:class:`~hydracache_sync._keys.ArgumentKeys`, specialised once per function:
+no ``Signature.bind`` for calls the signature maps directly), so the key is
+the same in every process and Python version (``hash()`` is salted;
+``repr()`` may hold addresses): two processes sharing a Redis tier share
+entries.
 
 The hit path does not bind, encode or hash: the key computed for a hashable
-argument tuple is remembered in a small bounded map, then the local tier's
+argument tuple is remembered in a two-generation map
+(:class:`~hydracache_sync._keys.KeyMemo`, one generation as large as the
+local tier can hold entries: never cleared wholesale when full, read without
+a lock), then the local tier's
 entry is looked at and, when fresh, served by the cache's lock-free ``get``;
 anything else goes through ``get_or_load`` only (single-flight: one loader run
 per key across threads; remote tiers read once; a miss counted once).

@@ -24,8 +24,10 @@ last attempt to deliver the queue, then logs and counts what is left.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -44,6 +46,8 @@ MAX_PENDING = 10_000
 #: Failures meaning "the tier is not answering" (replay waits and retries);
 #: any other error refuses that one item (replay drops it).
 _DOWN = (TierUnavailableError, TierTimeoutError)
+
+_GUARDS: weakref.WeakSet[TierGuard] = weakref.WeakSet()
 
 
 class TierGuard:
@@ -77,6 +81,7 @@ class TierGuard:
         self._replay_lock = threading.RLock()  # loss handlers may call back in
         self._replayer: threading.Thread | None = None
         self._stop = threading.Event()
+        _GUARDS.add(self)
 
     @property
     def is_open(self) -> bool:
@@ -285,6 +290,18 @@ class TierGuard:
             )
             self._pending.clear()
 
+    def after_fork(self) -> None:
+        """Reset in a forked child: fresh locks, no replay thread, no queue.
+
+        The parent still holds (and delivers) what was queued before the
+        fork; the child's copy would only deliver it twice.
+        """
+        self._queue_lock = threading.Lock()
+        self._replay_lock = threading.RLock()
+        self._pending = {}
+        self._lost = 0
+        self._replayer = None
+
     def _failed(self, exc: TierError) -> None:
         self._counters.add(TIER_ERRORS)
         if self.strict:
@@ -300,6 +317,15 @@ class TierGuard:
                 exc,
                 self._cooldown,
             )
+
+
+def _after_fork_in_child() -> None:
+    for guard in list(_GUARDS):
+        guard.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _op(func: Callable[..., Any]) -> str:

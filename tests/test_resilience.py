@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
 import time
 
@@ -245,3 +247,42 @@ def test_bad_tag_and_pattern_arguments() -> None:
             cache.invalidate_tag(bad)  # type: ignore[arg-type]
         with pytest.raises(InvalidKey):
             cache.invalidate(bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_starts_with_an_empty_queue_and_free_locks() -> None:
+    """A child forked while another thread is replaying (holding the replay
+    lock) starts with no queue (the parent delivers it) and can queue and
+    deliver on its own without deadlocking."""
+    guard = TierGuard("t", strict=False, counters=Counters(), cooldown=60)
+    up = threading.Event()
+    replaying = threading.Event()
+    release = threading.Event()
+    delivered: list[str] = []
+
+    def tier_call(arg: str) -> int:
+        if not up.is_set():
+            raise TierUnavailableError("down", tier="t")
+        if arg == "slow":
+            replaying.set()
+            release.wait(10)
+        delivered.append(arg)
+        return 1
+
+    guard.invalidate(tier_call, "slow", key=("tier", "k", "slow"))
+    up.set()
+    replayer = threading.Thread(target=guard.close)  # replays, holding the lock
+    replayer.start()
+    assert replaying.wait(5)
+    pid = os.fork()
+    if pid == 0:  # the child reports through its exit status
+        signal.alarm(10)  # a deadlock ends in SIGALRM, not a hung test
+        ok = guard.pending == 0
+        guard.invalidate(tier_call, "child", key=("tier", "k", "child"))
+        guard.close()
+        os._exit(0 if ok and delivered[-1:] == ["child"] else 1)
+    release.set()
+    replayer.join()
+    _, status = os.waitpid(pid, 0)
+    assert 0 == os.waitstatus_to_exitcode(status)
+    assert ["slow"] == delivered

@@ -133,6 +133,9 @@ class AtomicVerbs:
                 return None, True
             return _Write(value, entry_ttl, opts.tags), True
 
+        other = self._base[(opts.cost, not opts.never)]
+        if other != opts.base and self._read_current(key, other) is not None:
+            return False  # present in the cost's other base tier (see _locate)
         try:
             return bool(self._update(key, opts, opts.base, change))
         except TierError:
@@ -174,7 +177,7 @@ class AtomicVerbs:
             result = _checked_int(current.value, key) + delta
             return _Write(result, current.ttl, current.tags), result
 
-        return int(self._update(key, opts, self._base[(opts.cost, False)], change))
+        return int(self._update(key, opts, self._locate(key, opts.cost), change))
 
     def decr(
         self,
@@ -204,10 +207,11 @@ class AtomicVerbs:
                 return None, False
             return _Write(current.value, new_ttl, current.tags), True
 
+        position = self._locate(key, opts.cost)
         try:
-            return bool(self._update(key, opts, self._base[(opts.cost, False)], change))
+            return bool(self._update(key, opts, position, change))
         except TierError:
-            if self._strict(self._base[(opts.cost, False)]):
+            if self._strict(position):
                 raise
             return False
 
@@ -218,7 +222,7 @@ class AtomicVerbs:
             KeyError: ``key`` is missing (or expired).
         """
         opts = self._resolve(None, UNSET, UNSET, cost, UNSET, UNSET)
-        current = self._read_current(key, self._base[(opts.cost, False)])
+        current = self._read_current(key, self._locate(key, opts.cost))
         if current is None:
             raise KeyError(key)
         return current.ttl
@@ -251,6 +255,19 @@ class AtomicVerbs:
         return removed
 
     # -- the read-modify-write loop ------------------------------------------------
+
+    def _locate(self, key: str, cost: Cost) -> int:
+        """Return the base tier holding ``key``'s authoritative copy.
+
+        Entries stored with ``Expires.NEVER`` live in the durable tier when
+        there is one, the others in their cost's tier: when the two differ,
+        an entry found in the durable one is updated there (not through the
+        bounded copy above it).
+        """
+        normal, never = self._base[(cost, False)], self._base[(cost, True)]
+        if normal != never and self._read_current(key, never) is not None:
+            return never
+        return normal
 
     def _strict(self, position: int) -> bool:
         if position == 0:

@@ -264,3 +264,20 @@ def test_views_offer_the_verbs(make: Factory) -> None:
     assert view.touch("k", 50) is True
     assert view.ttl("k") is not None
     assert 1 == view.delete_many(["k"])
+
+
+def test_never_entries_are_updated_in_the_durable_tier() -> None:
+    """An Expires.NEVER entry lives in the durable tier: the verbs update it there."""
+    shared, durable = MemoryTier("shared"), MemoryTier("durable")
+    with HydraCache(shared=shared, durable=durable, broadcast=False) as cache:
+        cache.set("n", 1, ttl=Expires.NEVER)
+        assert 2 == cache.incr("n")
+        assert cache.add("n", 5) is False  # present in the durable tier
+        assert cache.ttl("n") is None
+        shared.clear()  # the bounded copies above it are gone
+        cache.local_store.clear()
+        assert 2 == cache.get("n")
+        assert cache.touch("n", 60) is True
+        left = durable.ttl_of("n")
+        assert left is not None
+        assert 55 < left <= 60

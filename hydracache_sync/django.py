@@ -58,7 +58,7 @@ from typing import Any
 from ._cache import HydraCache
 from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key, framework_key
 from ._options import TTL, Expires
-from ._placement import TierTTLs
+from ._placement import TierPlan, TierTTLs
 from .errors import MissingDependencyError
 from .tiers.base import RemoteTier
 from .tiers.local import LocalStore
@@ -133,6 +133,9 @@ def _build_engine(location: str, options: Mapping[str, Any]) -> HydraCache:
             local,
             shared=shared,
             durable=durable,
+            # Postgres without Redis is the shared store (the default plan
+            # would keep MODERATE entries in each process's memory only).
+            plan=TierPlan(moderate="durable") if shared is None and durable else None,
             promotion=TierTTLs(local=get("LOCAL_TTL", 60.0)),
             codec=codec,
             secret=get("SECRET"),

@@ -63,7 +63,7 @@ from ._cache import HydraCache
 from ._codec import Codec
 from ._keyspace import view_key_text
 from ._late import LateMemoized
-from ._placement import TierTTLs
+from ._placement import TierPlan, TierTTLs
 from .errors import ConfigError, MissingDependencyError
 from .tiers.base import RemoteTier
 from .tiers.local import LocalStore
@@ -107,13 +107,17 @@ def _seconds(value: object, name: str) -> float | None:
 
 
 def cache_from_config(
-    config: Mapping[str, Any], *, codec: Codec | None = None
+    config: Mapping[str, Any],
+    *,
+    codec: Codec | None = None,
+    plan: TierPlan | None = None,
 ) -> HydraCache:
     """Build a HydraCache from ``HYDRACACHE_*`` settings (see the module docs).
 
     Args:
         config: A mapping such as ``app.config``.
         codec: The value codec (default: CBOR).
+        plan: Which tier each cost class lives in (default: ``TierPlan()``).
 
     Returns:
         A cache with a local tier, plus Redis and Postgres when configured.
@@ -149,6 +153,7 @@ def cache_from_config(
             local,
             shared=shared,
             durable=durable,
+            plan=plan,
             promotion=TierTTLs(local=get("HYDRACACHE_LOCAL_TTL", 60.0)),
             default_ttl=_seconds(
                 get("HYDRACACHE_DEFAULT_TTL", DEFAULT_VIEW_TTL),

@@ -43,6 +43,7 @@ from ._cache import HydraCache as Engine
 from ._codec import CborCodec, Codec
 from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key, framework_key
 from ._options import TTL, Expires
+from ._placement import TierPlan
 from .errors import MissingDependencyError
 
 try:
@@ -169,7 +170,13 @@ def _wrapper_frame(name: str) -> FrameType | None:
 def _build(config: Mapping[str, Any], codec: Codec) -> Engine:
     from .flask import cache_from_config
 
-    return cache_from_config(config, codec=codec)
+    # Postgres without Redis: it is the shared store (the default plan would
+    # keep MODERATE entries in each process's memory only).
+    only_durable = config.get("HYDRACACHE_POSTGRES_DSN") and not config.get(
+        "HYDRACACHE_REDIS_URL"
+    )
+    plan = TierPlan(moderate="durable") if only_durable else None
+    return cache_from_config(config, codec=codec, plan=plan)
 
 
 def close_engines() -> None:

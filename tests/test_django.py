@@ -183,3 +183,23 @@ def test_unusual_keys_work(backend: HydraCacheBackend) -> None:
     assert list(range(len(keys))) == found
     assert backend.add("\ud800", 1) is True
     assert 2 == backend.incr("\ud800")
+
+
+@pytest.mark.postgres
+def test_postgres_without_redis_is_the_store(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """With POSTGRES_DSN and no LOCATION, entries live in Postgres (shared)."""
+    from hydracache_sync import Tier
+
+    options = {"POSTGRES_DSN": postgres_dsn, "POSTGRES_SCHEMA": postgres_schema}
+    backend = HydraCacheBackend("", {"OPTIONS": options})
+    try:
+        assert Tier.DURABLE == backend.engine.base_tier()
+        backend.set("k", "v", 60)
+        assert backend.add("counter", 1) is True
+        assert 2 == backend.incr("counter")
+        durable: Any = backend.engine.tiers["durable"]
+        assert durable.get(backend.make_key("k")) is not None
+    finally:
+        close_engines()

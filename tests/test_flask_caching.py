@@ -300,3 +300,24 @@ def test_memoize_single_flight_on_redis(redis_url: str, redis_prefix: str) -> No
         runs.append(len(calls))
     close_engines()
     assert [1] * 5 == runs
+
+
+@pytest.mark.postgres
+def test_postgres_without_redis_is_the_store(
+    postgres_dsn: str, postgres_schema: str
+) -> None:
+    """HYDRACACHE_POSTGRES_DSN without a Redis URL: entries live in Postgres."""
+    from hydracache_sync import Tier
+
+    cache = HydraCache(
+        config={
+            "HYDRACACHE_POSTGRES_DSN": postgres_dsn,
+            "HYDRACACHE_POSTGRES_SCHEMA": postgres_schema,
+        }
+    )
+    try:
+        assert Tier.DURABLE == cache.engine.base_tier()
+        assert cache.add("k", 1) is True
+        assert 2 == cache.inc("k")
+    finally:
+        close_engines()

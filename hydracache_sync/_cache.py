@@ -42,6 +42,10 @@ class HydraCache(Engine):
         max_decompressed: Most bytes a compressed remote entry may inflate
             to (default: the local tier's ``max_entry_size``); past it the
             entry is a miss counted in ``decode_errors``.
+        clock: The wall clock (Unix seconds; ``None``: ``time.time``) remote
+            entries' expiry is written with and checked against; tests pass
+            a ``testing.FakeClock`` (the local tier's clock is
+            ``LocalStore(timer=)``).
 
     The operations (``get``, ``set``, ``get_or_load``, ...) are the engine's
     (``_engine.Engine``); this class adds the views over them.

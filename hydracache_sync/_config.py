@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -42,6 +44,7 @@ class Settings:
     lock_lease: float
     lock_wait: float
     max_decompressed: int  # bytes a compressed remote entry may inflate to
+    clock: Callable[[], float]  # wall clock of remote expiry (Unix seconds)
 
     @classmethod
     def check(
@@ -65,6 +68,7 @@ class Settings:
         lock_lease: float,
         lock_wait: float | None,
         max_decompressed: int | str | None,
+        clock: Callable[[], float] | None,
     ) -> Settings:
         """Return the validated settings.
 
@@ -81,6 +85,8 @@ class Settings:
             raise ConfigError(f"local must be a LocalStore, not {local!r}")
         if refresh_workers < 1:
             raise ConfigError("refresh_workers must be at least 1")
+        if clock is not None and not callable(clock):
+            raise ConfigError(f"clock must be callable, not {clock!r}")
         if lock not in (None, "redis"):
             raise ConfigError(f"lock={lock!r}: use None or 'redis'")
         lease = parse_seconds(lock_lease, name="lock_lease")
@@ -110,4 +116,5 @@ class Settings:
             max_decompressed=store.max_entry_size
             if max_decompressed is None
             else parse_size(max_decompressed, name="max_decompressed"),
+            clock=time.time if clock is None else clock,
         )

@@ -74,6 +74,7 @@ class Engine(AtomicVerbs):
         lock_lease: float = 10.0,
         lock_wait: float | None = None,
         max_decompressed: int | str | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         # Scalar options are checked in one place (tiers and plan: in ``wire``).
         options = {k: v for k, v in locals().items() if k not in _NOT_SETTINGS}
@@ -95,6 +96,7 @@ class Engine(AtomicVerbs):
             secret=cfg.secret,
             compress_level=cfg.compress_level,
             max_decompressed=cfg.max_decompressed,
+            clock=cfg.clock,
         )
         self._closed = False
         self._flights = SingleFlight(self._lock)

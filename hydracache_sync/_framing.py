@@ -9,6 +9,7 @@ miss that is counted, never an exception.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from ._codec import Codec
@@ -60,7 +61,11 @@ class Found(NamedTuple):
 
 
 class Framing:
-    """Frames values for one cache (its codec, secret and gzip level)."""
+    """Frames values for one cache (its codec, secret, gzip level and clock).
+
+    ``clock`` is the wall clock (Unix seconds) that envelope expiry is written
+    with and checked against; tests inject a ``testing.FakeClock``.
+    """
 
     def __init__(
         self,
@@ -70,8 +75,10 @@ class Framing:
         secret: bytes | None,
         compress_level: int,
         max_decompressed: int,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.codec = codec
+        self.clock = clock
         self._counters = counters
         self._secret = secret
         self._level = compress_level
@@ -101,7 +108,7 @@ class Framing:
         ):
             body, flags = packed, flags | F_GZIP
         ttl = opts.entry_ttl(value)
-        expires_at = None if ttl is None else time.time() + ttl
+        expires_at = None if ttl is None else self.clock() + ttl
         data = pack(
             key,
             body,
@@ -129,7 +136,7 @@ class Framing:
             return self._native_negative(key, data, trusted, position)
         try:
             body, flags, expires_at, tags = unpack(key, data, secret=self._secret)
-            if expires_at is not None and expires_at <= time.time():
+            if expires_at is not None and expires_at <= self.clock():
                 return None
             if flags & F_NEGATIVE:
                 return Found(None, expires_at, tags, 0, data, position)
@@ -155,7 +162,7 @@ class Framing:
             self._counters.add(DECODE_ERRORS)
             return None
         expires_at = stored.expires_at
-        if expires_at is not None and expires_at <= time.time():
+        if expires_at is not None and expires_at <= self.clock():
             return None
         tags = frozenset(stored.tags)
         data = pack(key, b"", flags=F_NEGATIVE, expires_at=expires_at, tags=tags)

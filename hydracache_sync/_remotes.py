@@ -9,7 +9,6 @@ bounded by their TTLs, unless an invalidation came in meanwhile.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -286,7 +285,7 @@ class Promotion:
         copy. ``still_valid`` is checked under the lock: if an invalidation
         came in meanwhile, nothing is kept (the remote copies are undone).
         """
-        now = time.time()
+        now = self._framing.clock()
         live = [
             (key, found, None if found.expires_at is None else found.expires_at - now)
             for key, found in hits

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -295,7 +294,7 @@ class AtomicVerbs:
             return None
         if found.expires_at is None:
             return _Current(found.value, None, found.tags)
-        left = found.expires_at - time.time()
+        left = found.expires_at - self._framing.clock()
         return None if left <= 0 else _Current(found.value, left, found.tags)
 
     def _update(self, key: str, opts: Resolved, position: int, change: Change) -> Any:

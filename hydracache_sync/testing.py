@@ -1,9 +1,15 @@
-"""Test helpers for users and for this package: the remote-tier contract suite.
+"""Test helpers for users and for this package: the tier and cache contract suites.
 
 ``TierContract`` is a mixin in the style of cachetools' ``CacheTestMixin``:
 subclass it in a pytest test class and provide a ``tier`` fixture returning a
-fresh, empty :class:`~hydracache_sync.tiers.base.RemoteTier`. This module does
-not import pytest at module level.
+fresh, empty :class:`~hydracache_sync.tiers.base.RemoteTier`.
+
+``CacheContract`` (every tier stack) and ``SharedCacheContract`` (stacks with a
+remote tier), in the style of dogpile's ``_GenericBackendTestSuite``, need a
+``stack`` fixture returning a :class:`Stack`: the local tier plus one
+:class:`TierProbe` per remote tier. Their caches share a :class:`FakeClock`, so
+expiry is tested by advancing it, never by sleeping. This module does not
+import pytest at module level.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 from collections.abc import Collection
 from typing import Any
 
+from ._contract import CacheContract, FakeClock, SharedCacheContract, Stack, TierProbe
 from .errors import TierUnavailableError
 from .tiers.base import (
     BaseTier,
@@ -24,7 +31,15 @@ from .tiers.base import (
     wildcard_regex,
 )
 
-__all__ = ["FakeClock", "MemoryTier", "TierContract"]
+__all__ = [
+    "CacheContract",
+    "FakeClock",
+    "MemoryTier",
+    "SharedCacheContract",
+    "Stack",
+    "TierContract",
+    "TierProbe",
+]
 
 
 class MemoryTier(BaseTier):
@@ -144,20 +159,6 @@ class MemoryTier(BaseTier):
         """The live keys (for assertions)."""
         with self._lock:
             return [k for k in list(self._data) if self._live(k)]
-
-
-class FakeClock:
-    """A monotonic clock that moves only when told: ``LocalStore(timer=clock)``."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock forward."""
-        self.now += seconds
 
 
 class TierContract:

@@ -176,50 +176,33 @@ class CacheContract:
         assert "miss" == cache.get("k", "miss")
         assert "new" == cache.get_or_load("k", lambda: "new", ttl=10, **EXPENSIVE)
 
-    def test_tag_invalidation_reaches_every_tier(self, stack: Stack) -> None:
-        """Only entries carrying the tag go, from every tier; the count is of
-        distinct keys."""
+    def test_invalidations_reach_every_tier(self, stack: Stack) -> None:
+        """Tag, wildcard, key and clear invalidations empty every tier of what
+        they name, and only that; counts are of distinct keys. In a pattern
+        ``%``, ``_``, ``\\``, ``[``, ``]`` and ``?`` are literal, ``*`` alone the
+        wildcard."""
         cache = stack.cache()
         cache.set("u:1", 1, ttl=60, tags=["users", "user:1"], **EXPENSIVE)
         cache.set("u:2", 2, ttl=Expires.NEVER, tags=["users"])
-        cache.set("t:1", 3, ttl=60, tags=["teams"], **EXPENSIVE)
-        assert 2 == cache.invalidate_tag("users")
-        none = [False] * len(stack.tiers)
-        gone = [held(stack.seconds_left(cache, k)) for k in ["u:1", "u:2"]]
-        assert [none, none] == gone
-        got = [cache.get(k, "gone") for k in ["u:1", "u:2", "t:1"]]
-        assert ["gone", "gone", 3] == got
-
-    def test_wildcard_metacharacters_are_literal(self, stack: Stack) -> None:
-        """``%``, ``_``, ``\\``, ``[``, ``]`` and ``?`` in a pattern are literal in
-        every tier; ``*`` alone is the wildcard."""
-        cache = stack.cache()
         for key in METACHARACTER_KEYS:
-            cache.set(key, key, ttl=100, **EXPENSIVE)
+            cache.set(key, key, ttl=100, tags=["deals"], **EXPENSIVE)
+        assert 2 == cache.invalidate_tag("users")
         assert 2 == cache.invalidate("deal:50%_off:*")
         assert 1 == cache.invalidate("deal:a\\b:*")
         assert 1 == cache.invalidate("deal:a[b]?:1")
         assert 0 == cache.invalidate("deal:50_*")
-        survivors = ["deal:50X_off:1", "deal:50%Xoff:1"]
-        gone = [k for k in METACHARACTER_KEYS if k not in survivors]
+        assert (True, False) == (cache.delete("deal:50X_off:1"), cache.delete("u:1"))
+        survivor, gone = "deal:50%Xoff:1", ["u:1", "u:2", *METACHARACTER_KEYS[:3]]
+        gone += METACHARACTER_KEYS[4:]
         n = len(stack.tiers)
-        assert [[True] * n] * 2 == [
-            held(stack.seconds_left(cache, k)) for k in survivors
+        assert [True] * n == held(stack.seconds_left(cache, survivor))
+        assert [[False] * n] * 7 == [held(stack.seconds_left(cache, k)) for k in gone]
+        assert [survivor] + ["gone"] * 7 == [
+            cache.get(k, "gone") for k in [survivor, *gone]
         ]
-        assert [[False] * n] * 4 == [held(stack.seconds_left(cache, k)) for k in gone]
-        assert survivors == [cache.get(key) for key in survivors]
-        assert ["gone"] * 4 == [cache.get(key, "gone") for key in gone]
-
-    def test_delete_and_clear_reach_every_tier(self, stack: Stack) -> None:
-        """``delete`` tells whether the key existed; both empty every tier."""
-        cache = stack.cache()
-        cache.set("a", 1, ttl=60, **EXPENSIVE)
-        cache.set("b", 2, ttl=Expires.NEVER)
-        assert (True, False) == (cache.delete("a"), cache.delete("a"))
-        assert [False] * len(stack.tiers) == held(stack.seconds_left(cache, "a"))
         cache.clear()
-        assert [False] * len(stack.tiers) == held(stack.seconds_left(cache, "b"))
-        assert "gone" == cache.get("b", "gone")
+        assert [False] * n == held(stack.seconds_left(cache, survivor))
+        assert "gone" == cache.get(survivor, "gone")
 
     def test_none_is_cached_for_negative_ttl(self, stack: Stack) -> None:
         """A loader returning None runs once; the None lives ``negative_ttl``
@@ -263,50 +246,47 @@ class CacheContract:
 class SharedCacheContract:
     """What every stack with a remote tier does: two caches are two processes."""
 
-    def test_writes_are_seen_by_another_cache(self, stack: Stack) -> None:
-        """A value set by one cache is read by another from a remote tier."""
-        stack.cache().set(
-            "users:1", {"name": "Ada"}, ttl=60, tags=["t" * 2000], **EXPENSIVE
-        )
-        other = stack.cache()
-        assert {"name": "Ada"} == other.get("users:1")
-        assert 1 == remote_hits(other.stats())
-
     def test_entries_outlive_the_cache(self, stack: Stack) -> None:
-        """Entries with a remote base tier are read back by a brand-new cache
-        after the first was closed; CHEAP entries with a ttl were local only."""
+        """Entries with a remote base tier, a cached None included, are read
+        back by a brand-new cache after the first was closed, without running
+        a loader; CHEAP entries with a ttl were local only."""
         first = stack.cache()
         first.set("config", {"feature": True, "limit": 3}, ttl=Expires.NEVER)
         first.set("scratch", "local only", ttl=60, cost=Cost.CHEAP)
         first.set("report", [1, 2, 3], ttl=60, **EXPENSIVE)
+        kwargs: dict[str, Any] = {"ttl": 600, "negative_ttl": 60, **EXPENSIVE}
+        assert first.get_or_load("user:404", lambda: None, **kwargs) is None
         first.close()
         second = stack.cache()
         assert {"feature": True, "limit": 3} == second.get("config")
         assert [1, 2, 3] == second.get("report")
         assert "gone" == second.get("scratch", "gone")
+        assert second.get_or_load("user:404", lambda: "ran", **kwargs) is None
         stats = second.stats()
-        assert (2, 1) == (remote_hits(stats), stats.misses)
+        assert (3, 1, 0, 0) == (
+            remote_hits(stats),
+            stats.misses,
+            stats.loads,
+            stats.decode_errors,
+        )
 
-    def test_promotion_is_bounded_by_the_promotion_ttl(self, stack: Stack) -> None:
-        """A long-lived remote entry is promoted into local for TierTTLs.local."""
-        stack.cache().set("k", {"n": 1}, ttl=100, **EXPENSIVE)
-        reader = stack.cache(promotion=TierTTLs(local=2))
-        assert {"n": 1} == reader.get("k")
-        assert 2 == whole(stack.seconds_left(reader, "k"))[0]
-        assert {"n": 1} == reader.get("k")
-        stats = reader.stats()
-        assert (1, 1, 1) == (stats.local_hits, remote_hits(stats), stats.promotions)
-
-    def test_promotion_is_bounded_by_the_remaining_ttl(self, stack: Stack) -> None:
-        """An entry about to expire remotely is promoted only for what is left."""
+    def test_promotion_is_bounded(self, stack: Stack) -> None:
+        """A remote hit is promoted into local for min(remaining, TierTTLs.local):
+        a long-lived entry for TierTTLs.local, one about to expire only for what
+        is left, and it is a miss everywhere once that has passed."""
         writer = stack.cache()
-        writer.set("k", "v", ttl=10, **EXPENSIVE)
+        writer.set("long", {"n": 1}, ttl=100, **EXPENSIVE)
+        writer.set("short", "v", ttl=10, **EXPENSIVE)
         stack.clock.advance(9.5)
-        reader = stack.cache(promotion=TierTTLs(local=60))
-        assert "v" == reader.get("k")
-        assert 0.5 == round(stack.seconds_left(reader, "k")[0] or 0, 3)
+        reader = stack.cache(promotion=TierTTLs(local=2))
+        assert [{"n": 1}, "v"] == [reader.get("long"), reader.get("short")]
+        left = [stack.seconds_left(reader, k)[0] or 0 for k in ("long", "short")]
+        assert [2, 0.5] == [round(seconds, 3) for seconds in left]
+        assert {"n": 1} == reader.get("long")
+        stats = reader.stats()
+        assert (1, 2, 2) == (stats.local_hits, remote_hits(stats), stats.promotions)
         stack.clock.advance(0.6)
-        assert ["miss", "miss"] == [reader.get("k", "miss"), writer.get("k", "miss")]
+        assert ["miss", "miss"] == [c.get("short", "miss") for c in (reader, writer)]
 
     def test_get_many_promotes_each_hit(self, stack: Stack) -> None:
         """``get_many`` reads the remote tiers in batches and promotes its hits."""
@@ -318,12 +298,17 @@ class SharedCacheContract:
         assert {"a": 1} == reader.get_many(["a"])
         assert 1 == reader.stats().local_hits
 
-    def test_get_or_load_remote_hit_is_a_hit(self, stack: Stack) -> None:
-        """Each lookup counts once: a remote hit through get_or_load is no miss."""
-        stack.cache().set("k", 1, ttl=60, **EXPENSIVE)
+    def test_another_cache_reads_remote_entries(self, stack: Stack) -> None:
+        """A value set by one cache (long tags included) is read by another from
+        a remote tier; each lookup counts once: a remote hit through get_or_load
+        is no miss."""
+        value = {"name": "Ada"}
+        stack.cache().set("k", value, ttl=60, tags=["t" * 2000], **EXPENSIVE)
         reader = stack.cache()
-        assert 1 == reader.get_or_load("k", lambda: 2)  # remote
-        assert 1 == reader.get_or_load("k", lambda: 2)  # the promoted copy
+        assert value == reader.get_or_load("k", lambda: {"loaded": "!"})  # remote
+        assert value == reader.get_or_load(
+            "k", lambda: {"loaded": "!"}
+        )  # the promoted copy
         assert 3 == reader.get_or_load("cold", lambda: 3)  # nowhere: loaded
         stats = reader.stats()
         assert (1, 1, 1, 1) == (
@@ -414,16 +399,6 @@ class SharedCacheContract:
             "garbage", lambda: "fresh", ttl=60, **EXPENSIVE
         )
         assert "fresh" == stack.cache().get("garbage")
-
-    def test_cached_none_is_read_by_another_cache(self, stack: Stack) -> None:
-        """A cached None is read back by another cache without running its
-        loader and without a decode error."""
-        kwargs: dict[str, Any] = {"ttl": 600, "negative_ttl": 60, **EXPENSIVE}
-        assert stack.cache().get_or_load("user:404", lambda: None, **kwargs) is None
-        second = stack.cache()
-        assert second.get_or_load("user:404", lambda: "ran", **kwargs) is None
-        stats = second.stats()
-        assert (1, 0, 0) == (remote_hits(stats), stats.loads, stats.decode_errors)
 
 
 def _exploit(marker: pathlib.Path) -> bytes:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
@@ -109,3 +112,59 @@ def postgres_schema(postgres_dsn: str) -> Iterator[str]:
         with conn.cursor() as cur:
             cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
         conn.close()
+
+
+def value_of(key: str) -> str:
+    """The value a test loader returns for ``key``."""
+    return f"value-of-{key}"
+
+
+def assert_outage_is_hidden(
+    cache: Any, outage: Callable[[], None], served: Callable[[], int], **options: Any
+) -> None:
+    """Eight threads call ``get_or_load`` on 16 keys while ``outage()`` takes a
+    tier down and back: no caller sees an error or a wrong value, tier errors
+    are counted, and afterwards the tier serves again (``served()`` grows; the
+    cache's local copies must be short-lived)."""
+    keys = [f"k{i}" for i in range(16)]
+    errors: list[BaseException] = []
+    wrong: list[tuple[str, Any]] = []
+    calls = [0] * 8
+    stop = threading.Event()
+
+    def worker(number: int) -> None:
+        index = number
+        while not stop.is_set():
+            key = keys[index % len(keys)]
+            index += 1
+            try:
+                value = cache.get_or_load(key, partial(value_of, key), **options)
+            except BaseException as exc:
+                errors.append(exc)
+                return
+            if value != value_of(key):
+                wrong.append((key, value))
+            calls[number] += 1
+            time.sleep(0.001)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        outage()
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+    assert ([], []) == (errors, wrong)
+    assert all(calls), calls
+    assert 0 < cache.stats().tier_errors
+    before = served()
+    deadline = time.monotonic() + 8
+    while served() <= before:
+        assert time.monotonic() < deadline, "the tier never served again"
+        for key in keys:
+            assert value_of(key) == cache.get_or_load(
+                key, partial(value_of, key), **options
+            )
+        time.sleep(0.06)

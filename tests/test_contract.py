@@ -108,6 +108,13 @@ class PostgresProbe(TierProbe):
             return None
         return math.inf if row[0] is None else float(row[0])
 
+    def is_none(self, key: str) -> bool | None:
+        """The row's ``is_none`` flag (None: no row)."""
+        with self.admin.cursor() as cur:
+            cur.execute(f"SELECT is_none FROM {self.table} WHERE key = %s", (key,))  # noqa: S608
+            row = cur.fetchone()
+        return None if row is None else bool(row[0])
+
     def plant(self, key: str, data: bytes) -> None:
         """INSERT the bytes as a row, as someone with table access would."""
         import psycopg2

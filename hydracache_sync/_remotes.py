@@ -261,7 +261,7 @@ class Promotion:
             return
         ttl = self._local_bound
         if found.expires_at is not None:
-            remaining = found.expires_at - time.time()
+            remaining = found.expires_at - self._framing.clock()
             if remaining <= 0:
                 return
             if ttl is None or remaining < ttl:

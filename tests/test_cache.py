@@ -229,6 +229,11 @@ class TestSizes:
         with pytest.raises(ConfigError, match="max_entry_size"):
             LocalStore(max_bytes="1KB", max_entry_size="2KB")
 
+    def test_clock_must_be_callable(self) -> None:
+        """``clock=`` (the wall clock of remote expiry) must be callable."""
+        with pytest.raises(ConfigError, match="clock"):
+            HydraCache(clock=1000.0)  # type: ignore[arg-type]
+
 
 class TestCodec:
     @pytest.mark.parametrize(

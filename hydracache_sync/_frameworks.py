@@ -14,35 +14,25 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._codec import CborCodec, Codec
+from ._keyspace import FRAMEWORK_MAX_KEY as MAX_KEY
+from ._keyspace import framework_key
 from .errors import CodecError, ConfigError
 
 if TYPE_CHECKING:
     from ._cache import HydraCache
 
-__all__ = ["EngineRegistry", "SignedPickleCodec", "derive_key", "framework_key"]
+__all__ = [
+    "MAX_KEY",
+    "EngineRegistry",
+    "SignedPickleCodec",
+    "derive_key",
+    "framework_key",
+]
 
 _CBOR = b"c"
 _PICKLE = b"p"
 _MAC_SIZE = 32
 _SALT = b"hydracache_sync.SignedPickleCodec"
-#: Framework keys longer than this are hashed (the core takes up to 2048).
-MAX_KEY = 512
-
-
-def framework_key(key: str) -> str:
-    """Return a framework's key as a core key: as it is, or hashed when unusual.
-
-    Django and Flask-Caching accept any string; the core refuses keys over
-    2048 characters, and control characters, NUL or lone surrogates would not
-    survive every tier. Such keys (and any over :data:`MAX_KEY` characters)
-    become their printable start plus ``#sha256:`` and the digest of the
-    whole key, so distinct keys stay distinct.
-    """
-    if len(key) <= MAX_KEY and key.isprintable():
-        return key
-    raw = key.encode("utf-8", "surrogatepass")
-    head = "".join(char for char in key[:64] if char.isprintable())
-    return f"{head}#sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
 def derive_key(secret: str | bytes) -> bytes:

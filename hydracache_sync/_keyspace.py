@@ -5,7 +5,8 @@ everything that turns names into the text of a key lives in these two
 modules. Here: namespace and version names and the prefixes they make
 (``audio:``, ``audio@v1:``), a flat key under a prefix, the remembered texts of
 structured keys (``("users", 42)`` -> ``"users:42"``) and the key of an HTTP
-view (the Flask extension's ``view_key``).
+view (the Flask extension's ``view_key``) and the core form of a Django or
+Flask-Caching key (``framework_key``).
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from ._keys import WILDCARD, KeyPart, join_segments
 from .errors import ConfigError, InvalidKey
 
 __all__ = [
+    "FRAMEWORK_MAX_KEY",
     "check_name",
     "flat_key",
+    "framework_key",
     "namespace_prefix",
     "segments_text",
     "version_prefix",
@@ -208,3 +211,23 @@ def view_key_text(
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
         key = f"{key_prefix}GET:sha256:{digest}"
     return key
+
+
+#: Framework keys longer than this are hashed (the core takes up to 2048).
+FRAMEWORK_MAX_KEY = 512
+
+
+def framework_key(key: str) -> str:
+    """Return a framework's key as a core key: as it is, or hashed when unusual.
+
+    Django and Flask-Caching accept any string; the core refuses keys over
+    2048 characters, and control characters, NUL or lone surrogates would not
+    survive every tier. Such keys (and any over :data:`FRAMEWORK_MAX_KEY` characters)
+    become their printable start plus ``#sha256:`` and the digest of the
+    whole key, so distinct keys stay distinct.
+    """
+    if len(key) <= FRAMEWORK_MAX_KEY and key.isprintable():
+        return key
+    raw = key.encode("utf-8", "surrogatepass")
+    head = "".join(char for char in key[:64] if char.isprintable())
+    return f"{head}#sha256:{hashlib.sha256(raw).hexdigest()}"

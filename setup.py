@@ -50,7 +50,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["hydracache_sync", "hydracache_sync.*"]),
     package_data={"hydracache_sync": ["py.typed", "sql/*.sql"]},
-    install_requires=["cachetools>=5", "cbor2>=5.4"],
+    # What runs: cbor2 alone. cachetools is a benchmark peer ([bench]), not a
+    # runtime dependency: the local tier has its own policy.
+    install_requires=["cbor2>=5.4"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["hydracache = hydracache_sync.cli:main"]},
     classifiers=[

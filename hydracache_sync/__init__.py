@@ -97,7 +97,7 @@ _LAZY = {
 
 def __getattr__(name: str) -> Any:
     # The tier modules themselves import no driver at import time; loading them
-    # lazily keeps `import hydracache_sync` to the stdlib, cachetools and cbor2.
+    # lazily keeps `import hydracache_sync` to the stdlib and cbor2.
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hydracache_sync' has no attribute {name!r}")

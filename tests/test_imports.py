@@ -1,4 +1,4 @@
-"""``import hydracache_sync`` loads only the stdlib, cbor2 and cachetools."""
+"""``import hydracache_sync`` loads only the stdlib and cbor2."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import hydracache_sync
 
-ALLOWED_THIRD_PARTY = {"cbor2", "_cbor2", "cachetools"}
+ALLOWED_THIRD_PARTY = {"cbor2", "_cbor2"}
 
 
 def _full_modules_after(code: str) -> set[str]:

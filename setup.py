@@ -25,7 +25,7 @@ EXTRAS["dev"] = EXTRAS["all"] + EXTRAS["bench"] + [
     "types-cachetools",
     "types-psycopg2",
     "docutils",  # tests/test_docs.py checks README.rst and docs/ render cleanly
-    "gunicorn",  # tests/test_metrics.py scrapes a real 2-worker server
+    "gunicorn>=21",  # test_metrics, test_lifecycle: real forked workers
     "build",  # tests/test_packaging.py builds the sdist and runs its tests
     "setuptools>=61",  # ... without build isolation (no index needed),
     "wheel",  # as pyproject.toml's build-system requires

@@ -21,6 +21,8 @@ from typing import NamedTuple, Protocol, TypeAlias, runtime_checkable
 __all__ = [
     "BaseTier",
     "Broadcaster",
+    "Deferred",
+    "Event",
     "Locking",
     "NativeNegative",
     "RemoteTier",
@@ -171,12 +173,33 @@ def wildcard_regex(pattern: str) -> re.Pattern[str]:
 # -- optional capabilities (checked once, at cache construction) ---------------
 
 
+class Event(NamedTuple):
+    """What a :class:`Subscription` hands over: a message, or a confirmation.
+
+    ``data`` is the message's bytes, or ``None`` once the subscription to
+    ``channel`` is confirmed (messages published from then on arrive).
+    """
+
+    channel: str
+    data: bytes | None
+
+
 @runtime_checkable
 class Subscription(Protocol):
-    """An open subscription to a tier's invalidation channel."""
+    """An open subscription to one or more invalidation channels.
 
-    def get(self, timeout: float) -> bytes | None:
-        """Wait up to ``timeout`` seconds for one message; raise TierError when cut."""
+    Used by one thread at a time (the listener's): ``add`` and ``remove`` are
+    called between two ``get`` calls.
+    """
+
+    def get(self, timeout: float) -> Event | None:
+        """Wait up to ``timeout`` seconds for one event; raise TierError when cut."""
+
+    def add(self, channels: Collection[str]) -> None:
+        """Subscribe to more channels (each is confirmed by an event)."""
+
+    def remove(self, channels: Collection[str]) -> None:
+        """Unsubscribe from channels."""
 
     def close(self) -> None:
         """Unsubscribe and release the connection."""
@@ -184,13 +207,34 @@ class Subscription(Protocol):
 
 @runtime_checkable
 class Broadcaster(Protocol):
-    """A tier that carries invalidation messages between processes."""
+    """A tier that carries invalidation messages between processes.
+
+    Tiers whose :attr:`listener_group` is the same object (for Redis: the
+    connection pool) share one subscription, so one listener thread and one
+    connection serve every cache over that pool.
+    """
+
+    @property
+    def channel(self) -> str:
+        """The channel carrying this tier's invalidations."""
+
+    @property
+    def listener_group(self) -> object:
+        """What subscriptions are shared by (an object compared by identity)."""
 
     def publish(self, message: bytes) -> None:
         """Send ``message`` to every subscriber of this tier's channel."""
 
-    def subscribe(self) -> Subscription:
+    def subscribe(self, channels: Collection[str]) -> Subscription:
         """Open a subscription (raise TierError when the server is unreachable)."""
+
+
+@runtime_checkable
+class Deferred(Protocol):
+    """A tier that defers its start-up checks while its server is down."""
+
+    def ensure_ready(self) -> None:
+        """Run the deferred checks now; raise TierError if still unreachable."""
 
 
 @runtime_checkable

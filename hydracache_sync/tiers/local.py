@@ -140,6 +140,20 @@ class LocalStore:
         self.lock = lock
         self._listener = listener
 
+    def after_fork(self, lock: threading.RLock) -> None:
+        """In a forked child: take the cache's new lock and drop every entry.
+
+        The parent's lock may be held by a thread the child does not have, so
+        nothing here waits for it.
+        """
+        self.lock = lock
+        self.entries.clear()
+        self._tags.clear()
+        self._dir_keys.clear()
+        self._dir_children.clear()
+        self._deadlines.clear()
+        self._bytes = 0
+
     @property
     def size(self) -> int:
         """The encoded bytes currently held."""

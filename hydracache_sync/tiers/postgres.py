@@ -38,6 +38,7 @@ from hydracache_sync.errors import (
     TierTimeoutError,
     TierUnavailableError,
 )
+from hydracache_sync.tiers import _fork
 from hydracache_sync.tiers._pgcheck import table_problem
 from hydracache_sync.tiers._pgpool import open_pool
 from hydracache_sync.tiers._usage import PostgresUsage
@@ -133,6 +134,18 @@ def migration_sql(schema: str = "public", table: str = "hydracache") -> str:
     ):
         text = text.replace(placeholder, value)
     return text
+
+
+class _Statements(dict[str, str]):
+    """The rendered statements; a missing one runs the deferred table check."""
+
+    def __init__(self, check: Callable[[], None]) -> None:
+        super().__init__()
+        self._check = check
+
+    def __missing__(self, kind: str) -> str:
+        self._check()  # fills this dict, or raises a TierError
+        return dict.__getitem__(self, kind)
 
 
 def _require_psycopg2() -> None:
@@ -315,16 +328,32 @@ class PostgresStore(BaseTier):
         # connection drops out; membership is the only operation (GIL-atomic).
         self._ready: weakref.WeakSet[connection] = weakref.WeakSet()
         self._statements: dict[str, str] = {}
-        self._sql: dict[str, str] = {}
+        # Filled by the table check; a statement asked for before it ran (the
+        # server was down at construction) runs the check first.
+        self._sql: dict[str, str] = _Statements(self._check_now)
+        self._checked = False
+        self._check_lock = threading.Lock()
+        self._reopen: Callable[[int], AbstractConnectionPool] | None = None
         if isinstance(dsn_or_pool, str):
-            self._pool: AbstractConnectionPool = self._open_pool(
-                dsn_or_pool,
-                min_connections,
-                max_connections,
-                connect_timeout,
-                statement_timeout_ms,
-                self._call_timeout,
-            )
+            dsn = dsn_or_pool
+
+            def reopen(least: int) -> AbstractConnectionPool:
+                return self._open_pool(
+                    dsn,
+                    least,
+                    max_connections,
+                    connect_timeout,
+                    statement_timeout_ms,
+                    self._call_timeout,
+                )
+
+            try:
+                self._pool: AbstractConnectionPool = reopen(min_connections)
+            except TierUnavailableError:
+                # The server is down: a pool that connects on first use, so
+                # the cache can start and degrade (see _check_now).
+                self._pool = reopen(0)
+            self._reopen = reopen
             self._owns_pool = True
         elif isinstance(dsn_or_pool, psycopg2.pool.AbstractConnectionPool):
             self._pool = dsn_or_pool
@@ -346,9 +375,12 @@ class PostgresStore(BaseTier):
         self._pool_timeout = connect_timeout if pool_timeout is None else pool_timeout
         try:
             self._setup()
+        except TierUnavailableError:
+            pass  # checked on first use; HydraCache(on_tier_error="raise") asks now
         except BaseException:
             self.close()
             raise
+        _fork.register(self)
 
     def __repr__(self) -> str:
         owner = "owned" if self._owns_pool else "borrowed"
@@ -407,6 +439,54 @@ class PostgresStore(BaseTier):
         pool.minconn = max_connections
         return pool
 
+    def ensure_ready(self) -> None:
+        """Check the table now if the server was down at construction.
+
+        Raises:
+            TierUnavailableError: The server still cannot be reached.
+            ConfigError: The table is missing or does not match.
+
+        .. versionadded:: 0.2
+        """
+        if not self._checked:
+            with self._check_lock:
+                if not self._checked:
+                    self._setup()
+
+    def _check_now(self) -> None:
+        """Run the deferred table check for a statement (any failure a TierError).
+
+        Under ``on_tier_error="degrade"`` the call then fails over like any tier
+        error (counted, breaker, warning naming the migration if the table is
+        wrong) until the check passes.
+        """
+        try:
+            self.ensure_ready()
+        except ConfigError as exc:
+            raise TierUnavailableError(str(exc), tier=self.name) from exc
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: never use (or end) a connection of the parent's.
+
+        Every connection in the pool is detached from its socket (see
+        ``tiers._fork``); an owned pool is replaced by a new one that connects
+        on first use. A caller's pool keeps its (now dead) connections, which
+        are discarded and replaced on first use by the retry logic.
+        """
+        pool = self._pool
+        inherited = [
+            *getattr(pool, "_pool", ()),
+            *getattr(pool, "_used", {}).values(),  # None: a slot being connected
+        ]
+        _fork.detach(conn.fileno for conn in inherited if conn is not None)
+        self._ready = weakref.WeakSet()
+        self._check_lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(int(pool.maxconn), 1))
+        if self._reopen is not None and not self._closed:
+            with contextlib.suppress(Exception):  # their sockets are /dev/null now
+                pool.closeall()
+            self._pool = self._reopen(0)
+
     def _setup(self) -> None:
         """Check the table and render the statements (two small queries)."""
         columns, has_unique_key, rendered = self._run(
@@ -424,7 +504,9 @@ class PostgresStore(BaseTier):
         )
         if problem is not None:
             raise ConfigError(problem)
-        self._sql, self._statements = rendered
+        sql, self._statements = rendered
+        self._sql.update(sql)
+        self._checked = True
 
     def _schema_exists(
         self, cur: cursor, _statement: str, _params: Sequence[Any]

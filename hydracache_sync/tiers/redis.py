@@ -54,7 +54,13 @@ from hydracache_sync.errors import (
     TierUnavailableError,
 )
 from hydracache_sync.tiers._usage import RedisUsage
-from hydracache_sync.tiers.base import BaseTier, NativeNegative, Stored, StoreItem
+from hydracache_sync.tiers.base import (
+    BaseTier,
+    Event,
+    NativeNegative,
+    Stored,
+    StoreItem,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -708,16 +714,22 @@ class RedisStore(BaseTier):
         with self._errors:
             self._client.publish(self._channel, message)
 
-    def subscribe(self) -> RedisSubscription:
-        """Subscribe to :attr:`channel` on a dedicated connection.
+    @property
+    def listener_group(self) -> object:
+        """The client's connection pool: stores over one pool share a listener."""
+        return getattr(self._client, "connection_pool", self._client)
+
+    def subscribe(self, channels: Collection[str] = ()) -> RedisSubscription:
+        """Subscribe to ``channels`` (default: :attr:`channel`) on one connection.
 
         Raises:
             TierError: Redis cannot be reached.
         """
+        wanted = list(channels) or [self._channel]
         with self._errors:
-            pubsub = cast("Any", self._client).pubsub(ignore_subscribe_messages=True)
+            pubsub = cast("Any", self._client).pubsub()
             try:
-                pubsub.subscribe(self._channel)
+                pubsub.subscribe(*wanted)
                 # redis-py reconnects and resubscribes a PubSub silently when
                 # its connection may retry; messages sent meanwhile would be
                 # lost unnoticed. With no retries a drop surfaces as an error,
@@ -934,18 +946,47 @@ class RedisSubscription:
         self._pubsub = pubsub
         self._errors = errors
 
-    def get(self, timeout: float) -> bytes | None:
-        """Wait up to ``timeout`` seconds for one message.
+    def get(self, timeout: float) -> Event | None:
+        """Wait up to ``timeout`` seconds for one message or confirmation.
 
         Raises:
             TierError: The connection was lost.
         """
         with self._errors:
             message = self._pubsub.get_message(timeout=timeout)
-        if message is None or message.get("type") != "message":
+        if message is None:
             return None
+        kind, channel = message.get("type"), message.get("channel")
+        if isinstance(channel, bytes):
+            channel = channel.decode("utf-8", "replace")
+        if not isinstance(channel, str):
+            return None
+        if kind == "subscribe":
+            return Event(channel, None)
         data = message.get("data")
-        return data if isinstance(data, bytes) else None
+        if kind != "message" or not isinstance(data, bytes):
+            return None
+        return Event(channel, data)
+
+    def add(self, channels: Collection[str]) -> None:
+        """Subscribe to more channels (confirmed by later events).
+
+        Raises:
+            TierError: The connection was lost.
+        """
+        if channels:
+            with self._errors:
+                self._pubsub.subscribe(*channels)
+
+    def remove(self, channels: Collection[str]) -> None:
+        """Unsubscribe from ``channels``.
+
+        Raises:
+            TierError: The connection was lost.
+        """
+        if channels:
+            with self._errors:
+                self._pubsub.unsubscribe(*channels)
 
     def close(self) -> None:
         """Unsubscribe and drop the connection (errors ignored)."""

@@ -22,7 +22,8 @@ from typing import Any
 import pytest
 from conftest import free_port
 
-from hydracache_sync.errors import TierTimeoutError, TierUnavailableError
+from hydracache_sync import Cost, HydraCache
+from hydracache_sync.errors import ConfigError, TierTimeoutError, TierUnavailableError
 from hydracache_sync.tiers.base import StoreItem
 from hydracache_sync.tiers.postgres import PostgresStore, migration_sql
 
@@ -240,16 +241,81 @@ def test_calls_fail_cleanly_while_down_and_recover(
 
 
 def test_construction_while_down(server: PrivatePostgres) -> None:
-    """A store built while the server is down raises TierUnavailableError."""
+    """A store built while the server is down is built; calls fail until it is up.
+
+    The table check runs on the first call that reaches the server.
+    """
     server.stop()
     started = time.monotonic()
-    with pytest.raises(TierUnavailableError) as info:
-        PostgresStore(server.dsn, connect_timeout=2)
-    assert time.monotonic() - started < 5
-    assert isinstance(info.value.__cause__, psycopg2.OperationalError)
-    server.start()
-    with PostgresStore(server.dsn, connect_timeout=2) as tier:
+    tier = PostgresStore(server.dsn, connect_timeout=2)
+    try:
+        assert time.monotonic() - started < 5
+        with pytest.raises(TierUnavailableError) as info:
+            tier.get("anything")
+        assert isinstance(info.value.__cause__, psycopg2.OperationalError)
+        with pytest.raises(TierUnavailableError):
+            tier.ensure_ready()
+        server.start()
         assert tier.get("anything") is None
+        tier.set("k", b"v", 60, ())
+        assert b"v" == tier.get("k")
+        tier.delete("k")
+    finally:
+        tier.close()
+
+
+def test_cache_boots_with_postgres_down_and_degrades(server: PrivatePostgres) -> None:
+    """on_tier_error='degrade': the cache starts, misses count, then it recovers."""
+    server.stop()
+    cache = HydraCache(
+        durable=PostgresStore(server.dsn, connect_timeout=1),
+        breaker_cooldown=0.2,
+    )
+    try:
+        cache.set("k", "v", cost=Cost.EXPENSIVE)  # the durable write fails over
+        cache.local_store.clear()
+        assert cache.get("k") is None
+        assert cache.stats().tier_errors >= 1
+        server.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            cache.set("k2", "v2", cost=Cost.EXPENSIVE)
+            cache.local_store.clear()
+            if cache.get("k2") == "v2":
+                break
+            time.sleep(0.25)
+        assert "v2" == cache.get("k2")
+        assert cache.stats().durable_hits >= 1
+    finally:
+        cache.close()
+
+
+def test_strict_cache_raises_with_postgres_down(server: PrivatePostgres) -> None:
+    """on_tier_error='raise': building the cache raises, as the store used to."""
+    server.stop()
+    store = PostgresStore(server.dsn, connect_timeout=1)
+    try:
+        with pytest.raises(TierUnavailableError):
+            HydraCache(durable=store, on_tier_error="raise")
+    finally:
+        store.close()
+        server.start()
+
+
+def test_missing_table_found_late_is_a_tier_error_naming_the_migration(
+    server: PrivatePostgres,
+) -> None:
+    """A table missing when the server comes back: degraded calls, clear message."""
+    server.stop()
+    tier = PostgresStore(server.dsn, table="not_migrated", connect_timeout=1)
+    try:
+        server.start()
+        with pytest.raises(TierUnavailableError, match="hydracache_sync schema"):
+            tier.get("k")
+        with pytest.raises(ConfigError, match="does not exist"):
+            tier.ensure_ready()
+    finally:
+        tier.close()
 
 
 def test_stopped_under_threads(server: PrivatePostgres, store: PostgresStore) -> None:

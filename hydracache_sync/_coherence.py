@@ -4,13 +4,13 @@ An invalidation (:class:`Invalidation`: a key, a tag, a pattern or
 everything) is applied to the local tier and the in-flight loads by
 :class:`LocalDrops`, which also keeps the drop epoch and the keys whose
 overtaken remote writes are still being undone. Every cache that shares a tier
-able to broadcast (Redis pub/sub) publishes its invalidations there and runs
-one daemon thread (:class:`Listener`) applying the others' to its local tier
-(:class:`Coherence`). A listener that loses its connection reports it at once
-(the cache drops its local copies and stops trusting new ones) and, once
-subscribed again, reports the recovery (the cache drops what it cached
-meanwhile): messages sent while it was away are lost, so nothing from that
-time is kept.
+able to broadcast (Redis pub/sub) publishes its invalidations there and
+listens for the others' (:class:`Coherence`), through the listener shared by
+every cache over the same connection pool (``_listener``). A listener that
+loses its connection reports it at once (the cache drops its local copies and
+stops trusting new ones) and, once subscribed again, reports the recovery (the
+cache drops what it cached meanwhile): messages sent while it was away are
+lost, so nothing from that time is kept.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from . import _stats as S
+from ._listener import Membership, join
 from ._remotes import Remote
 from ._singleflight import Flight, SingleFlight
 from ._stats import Counters
@@ -37,7 +38,6 @@ __all__ = [
     "Coherence",
     "Invalidation",
     "Invalidator",
-    "Listener",
     "LocalDrops",
     "Message",
     "Op",
@@ -184,6 +184,11 @@ class LocalDrops:
         if flight is not None and flight.writing:
             self._unsettled[flight.key] = self._unsettled.get(flight.key, 0) + 1
 
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's unsettled keys; bump the epoch."""
+        self._unsettled = {}
+        self.epoch += 1
+
     def settle(self, key: str) -> None:
         """One overtaken write of ``key`` was undone (lock held)."""
         count = self._unsettled.get(key, 0) - 1
@@ -217,27 +222,49 @@ class Coherence:
         self._drop = drop
         self.origin = uuid.uuid4().hex[:16]
         self._coherent = True
-        self._listener: Listener | None = None
+        self._listener: Membership | None = None
 
-    def start(self) -> None:
-        """Subscribe (waiting briefly for the first subscription) when broadcasting."""
+    def start(self, wait: float = 1.0) -> None:
+        """Join the pool's listener when broadcasting; wait for the subscription.
+
+        Waits up to ``wait`` seconds, returning at once when the first attempt
+        fails (the server is down: the listener keeps retrying).
+        """
         if self._broadcast is None:
             return
         self._coherent = False  # until the listener is subscribed
-        self._listener = Listener(
+        # The listener holds these bound methods weakly: it never keeps the
+        # cache alive, and a cache nobody references is collected.
+        self._listener = join(
             self._broadcast[1],
             on_message=self._on_message,
             on_lost=self._on_lost,
             on_restored=self._on_restored,
         )
-        self._listener.start()
+        if wait > 0:
+            self._listener.wait(wait)
 
     def stop(self) -> None:
-        """Stop the listener thread, if any; local copies are untrusted from now."""
+        """Leave the listener (the last cache out stops its thread and waits).
+
+        Local copies are untrusted from now.
+        """
         if self._listener is not None:
-            self._listener.stop()
+            self._listener.leave()
         with self._lock:
             self._coherent = False
+
+    def after_fork(self) -> None:
+        """In a forked child: a new identity and a new subscription.
+
+        The parent's messages must not look like this cache's own, and its
+        listener thread does not exist here; until the new one is subscribed
+        no local copy of shared data is kept (reads go to the shared tier).
+        """
+        self.origin = uuid.uuid4().hex[:16]
+        if self._listener is not None:
+            self._coherent = False
+            self.start(wait=0)
 
     @property
     def broadcasting(self) -> bool:
@@ -247,7 +274,8 @@ class Coherence:
     @property
     def listening(self) -> bool:
         """Whether invalidations from other processes reach this cache right now."""
-        return self._listener is not None and self._coherent
+        listener = self._listener
+        return listener is not None and listener.live and self._coherent
 
     def may_copy_locally(self) -> bool:
         """Whether a local copy of shared data may be kept now (lock held).
@@ -394,79 +422,3 @@ class Invalidator:
         with self._lock:
             self._drops.drop(_CLEAR_ALL)
 
-
-class Listener:
-    """One daemon thread subscribed to a tier's invalidation channel.
-
-    Args:
-        broadcaster: The tier carrying messages.
-        on_message: Called with each message's bytes.
-        on_lost: Called when the subscription cannot be had or breaks.
-        on_restored: Called once subscribed, with ``True`` the first time.
-        poll: Seconds each wait for a message may block (bounds stop latency).
-    """
-
-    def __init__(
-        self,
-        broadcaster: Broadcaster,
-        *,
-        on_message: Callable[[bytes], None],
-        on_lost: Callable[[], None],
-        on_restored: Callable[[bool], None],
-        poll: float = 0.2,
-    ) -> None:
-        self._broadcaster = broadcaster
-        self._on_message = on_message
-        self._on_lost = on_lost
-        self._on_restored = on_restored
-        self._poll = poll
-        self._stop = threading.Event()
-        self.connected = threading.Event()
-        self._tried = threading.Event()  # the first subscription attempt ended
-        self._thread = threading.Thread(
-            target=self._run, name="hydracache-listener", daemon=True
-        )
-
-    def start(self, wait: float = 1.0) -> bool:
-        """Start the thread; wait up to ``wait`` s for the first subscription.
-
-        Returns at once when that first attempt fails (the server is down):
-        the thread keeps retrying in the background.
-        """
-        self._thread.start()
-        self._tried.wait(wait)
-        return self.connected.is_set()
-
-    def stop(self) -> None:
-        """Stop the thread and wait for it (at most about one ``poll``)."""
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join()
-
-    def _run(self) -> None:
-        first, delay = True, 0.05
-        while not self._stop.is_set():
-            try:
-                subscription = self._broadcaster.subscribe()
-            except Exception:  # TierError, or a client closed under us
-                self._tried.set()
-                self._on_lost()
-                self._stop.wait(delay)
-                delay = min(delay * 2, 1.0)
-                continue
-            delay = 0.05
-            try:
-                self._on_restored(first)
-                first = False
-                self.connected.set()
-                self._tried.set()
-                while not self._stop.is_set():
-                    data = subscription.get(self._poll)
-                    if data is not None:
-                        self._on_message(data)
-            except Exception:  # any failure: messages may be lost
-                self.connected.clear()
-                self._on_lost()
-                self._stop.wait(delay)
-            finally:
-                subscription.close()

@@ -119,7 +119,7 @@ class Engine(AtomicVerbs):
         self._reads, self._promotion = parts.reads, parts.promotion
         self._writes, self._loading = parts.writes, parts.loading
         self._load = parts.loading.load
-        self._invalidator = parts.invalidator
+        self._invalidator, self._fork_reset = parts.invalidator, parts.fork_reset
         self._resolve = OptionResolver(
             Defaults(
                 ttl=cfg.default_ttl,

@@ -14,12 +14,22 @@ weakly.
 from __future__ import annotations
 
 import os
+import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import _listener
 
-__all__ = ["on_fork"]
+if TYPE_CHECKING:
+    from ._coherence import Coherence, LocalDrops
+    from ._loading import Loading
+    from ._remotes import Remote
+    from ._singleflight import SingleFlight
+    from ._stats import Counters, Timings
+    from .tiers.local import LocalStore
+
+__all__ = ["ForkReset", "on_fork"]
 
 _callbacks: dict[int, weakref.WeakMethod[Callable[[], None]]] = {}
 
@@ -32,6 +42,52 @@ def on_fork(callback: Callable[[], None]) -> None:
         _callbacks.pop(key, None)
 
     _callbacks[key] = weakref.WeakMethod(callback, forget)
+
+
+class ForkReset:
+    """What one cache redoes in a forked child; registered on construction.
+
+    Holds the cache's parts, not the cache (the registry holds this weakly,
+    the cache strongly). The cache's lock is re-initialised in place: every
+    part shares that one object.
+    """
+
+    def __init__(
+        self,
+        *,
+        lock: threading.RLock,
+        store: LocalStore,
+        flights: SingleFlight,
+        drops: LocalDrops,
+        loading: Loading,
+        coherence: Coherence,
+        counters: Sequence[Counters | Timings],
+        remotes: Sequence[Remote],
+    ) -> None:
+        self._lock = lock
+        self._store = store
+        self._flights = flights
+        self._drops = drops
+        self._loading = loading
+        self._coherence = coherence
+        self._counters = counters
+        self._remotes = remotes
+        on_fork(self.in_child)
+
+    def in_child(self) -> None:
+        """Drop the parent's in-process state, then subscribe anew."""
+        # The stdlib's own at-fork re-initialisation (threading and logging
+        # use it): the lock is free again, whoever held it in the parent.
+        self._lock._at_fork_reinit()  # type: ignore[attr-defined]
+        self._store.after_fork()
+        self._flights.after_fork()
+        self._drops.after_fork()
+        self._loading.after_fork()
+        for counters in self._counters:
+            counters.after_fork()
+        for remote in self._remotes:
+            remote.guard.after_fork()
+        self._coherence.after_fork()
 
 
 def _in_child() -> None:

@@ -286,6 +286,10 @@ class Loading:
                 executor = self._executor
         return executor
 
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's refresh pool (threads gone)."""
+        self._executor = None
+
     def close(self) -> None:
         """Refuse new background refreshes and wait for the running ones."""
         with self._lock:

@@ -20,6 +20,7 @@ from ._stats import Counters, Timings
 from .errors import ConfigError
 from .tiers.base import (
     Broadcaster,
+    Deferred,
     Locking,
     RemoteTier,
     StoreItem,
@@ -79,6 +80,8 @@ def make_remotes(
             continue
         if not isinstance(store, RemoteTier):
             raise ConfigError(f"{role.value}= must be a tier, not {store!r}")
+        if strict and isinstance(store, Deferred):
+            store.ensure_ready()  # a server down at start-up fails here, strictly
         guard = TierGuard(
             f"{role.value}:{store.name}",
             strict=strict,

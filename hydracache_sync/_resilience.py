@@ -83,6 +83,10 @@ class TierGuard:
         self._stop = threading.Event()
         _GUARDS.add(self)
 
+    def after_fork(self) -> None:
+        """In a forked child: a new replay lock (the parent's may be held)."""
+        self._replay_lock = threading.Lock()
+
     @property
     def is_open(self) -> bool:
         """Whether the breaker currently skips the tier."""

@@ -71,5 +71,9 @@ class SingleFlight:
             flight.stale = True
         return flight
 
+    def after_fork(self) -> None:
+        """In a forked child: forget the parent's loads (their threads are gone)."""
+        self._flights = {}
+
     def __len__(self) -> int:
         return len(self._flights)

@@ -229,6 +229,10 @@ class Counters:
         self.hit = self._hits.__next__
         self._hit_reads = 0
 
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may be held for good)."""
+        self._lock = threading.Lock()
+
     def _register(self, counts: list[int]) -> None:
         with self._lock:
             self._live[id(counts)] = counts
@@ -297,6 +301,10 @@ class Timings:
         self._live: dict[int, dict[tuple[str, str], list[float]]] = {}
         self._retired: dict[tuple[str, str], list[float]] = {}
         self._slot = _TimingSlot(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: a new lock (the parent's may be held for good)."""
+        self._lock = threading.Lock()
 
     def _register(self, table: dict[tuple[str, str], list[float]]) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from ._coherence import Coherence, Invalidator, LocalDrops
 from ._config import Settings
 from ._framing import Framing
+from ._lifecycle import ForkReset
 from ._loading import Loading
 from ._placement import Cost, TierPlan, base_positions
 from ._remotes import Capabilities, Promotion, Remote, RemoteReads, make_remotes
@@ -33,6 +34,7 @@ class Parts(NamedTuple):
     writes: Writes
     loading: Loading
     invalidator: Invalidator
+    fork_reset: ForkReset
 
 
 def wire(
@@ -131,6 +133,16 @@ def wire(
         ensure_open=ensure_open,
     )
     invalidator = Invalidator(drops, remotes, lock, coherence, counters)
+    fork_reset = ForkReset(
+        lock=lock,
+        store=store,
+        flights=flights,
+        drops=drops,
+        loading=loading,
+        coherence=coherence,
+        counters=(counters, timings, load_timings),
+        remotes=remotes,
+    )
     return Parts(
         remotes,
         base,
@@ -142,4 +154,5 @@ def wire(
         writes,
         loading,
         invalidator,
+        fork_reset,
     )

@@ -140,13 +140,12 @@ class LocalStore:
         self.lock = lock
         self._listener = listener
 
-    def after_fork(self, lock: threading.RLock) -> None:
-        """In a forked child: take the cache's new lock and drop every entry.
+    def after_fork(self) -> None:
+        """In a forked child: drop every entry (invalidations may be missed).
 
         The parent's lock may be held by a thread the child does not have, so
-        nothing here waits for it.
+        nothing here takes it (the cache makes it anew).
         """
-        self.lock = lock
         self.entries.clear()
         self._tags.clear()
         self._dir_keys.clear()

@@ -31,8 +31,13 @@ pytestmark = pytest.mark.redis
 # -- one listener per connection pool; dropped caches are collected ------------
 
 
-def _listener_threads() -> int:
-    return sum(1 for t in threading.enumerate() if t.name == "hydracache-listener")
+def _listeners() -> set[threading.Thread]:
+    """The live listener threads (other tests' may come and go meanwhile)."""
+    return {t for t in threading.enumerate() if t.name == "hydracache-listener"}
+
+
+def _gone(threads: set[threading.Thread]) -> bool:
+    return not any(t.is_alive() for t in threads)
 
 
 def _subscribers(admin: Any, name: str) -> int:
@@ -62,15 +67,16 @@ def test_caches_over_one_pool_share_one_listener(
     """
     name = f"hc-share-{os.getpid()}-{time.monotonic_ns()}"
     client = redis.Redis.from_url(redis_url, client_name=name)
-    before = _listener_threads()
     writer = HydraCache(shared=RedisStore.from_url(redis_url, prefix=redis_prefix))
+    before = _listeners()
     prefixes = [redis_prefix, redis_prefix + "other:"]
     caches = [
         HydraCache(shared=RedisStore(client, prefix=prefixes[i % 2])) for i in range(12)
     ]
     try:
         assert wait_for(lambda: all(c.listening for c in caches))
-        assert before + 2 == _listener_threads()  # the writer's and the pool's
+        ours = _listeners() - before
+        assert 1 == len(ours)
         assert 1 == _subscribers(redis_client, name)
         writer.set("k", "v1")
         for cache in caches:
@@ -98,7 +104,7 @@ def test_caches_over_one_pool_share_one_listener(
         for cache in caches:
             cache.close()
         writer.close()
-    assert wait_for(lambda: before == _listener_threads())
+    assert _gone(ours)
     assert wait_for(lambda: 0 == _subscribers(redis_client, name))
     client.close()
 
@@ -108,18 +114,19 @@ def test_a_dropped_cache_is_collected_and_its_listener_ends(
 ) -> None:
     """Nothing but the user keeps a cache alive; its listener goes with it."""
     client = redis.Redis.from_url(redis_url)
-    before = _listener_threads()
+    before = _listeners()
     cache: HydraCache | None = HydraCache(
         shared=RedisStore(client, prefix=redis_prefix)
     )
     assert cache is not None
     assert cache.listening
-    assert before + 1 == _listener_threads()
+    ours = _listeners() - before
+    assert 1 == len(ours)
     ref = weakref.ref(cache)
     del cache
     gc.collect()
     assert ref() is None
-    assert wait_for(lambda: before == _listener_threads())
+    assert wait_for(lambda: _gone(ours))
     client.close()
 
 
@@ -128,17 +135,19 @@ def test_closing_the_last_cache_stops_the_listener_at_once(
 ) -> None:
     """close() of the last cache on a pool waits for the listener thread."""
     client = redis.Redis.from_url(redis_url)
-    before = _listener_threads()
+    before = _listeners()
     first = HydraCache(shared=RedisStore(client, prefix=redis_prefix))
     second = HydraCache(shared=RedisStore(client, prefix=redis_prefix))
     assert first.listening
     assert second.listening
+    ours = _listeners() - before
+    assert 1 == len(ours)
     first.close()
     assert not first.listening
     assert second.listening
-    assert before + 1 == _listener_threads()
+    assert not _gone(ours)
     second.close()
-    assert before == _listener_threads()
+    assert _gone(ours)
     client.close()
 
 

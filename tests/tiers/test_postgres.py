@@ -363,12 +363,19 @@ class TestConstructionChecks:
             PostgresStore("this is = not = a dsn")
 
     def test_unreachable_server(self) -> None:
-        """Nothing listening: TierUnavailableError, chained from psycopg2."""
+        """Nothing listening: built; calls and ensure_ready() raise TierUnavailable.
+
+        The table check waits for a reachable server (a cache under
+        ``on_tier_error="degrade"`` boots and fails over meanwhile).
+        """
         dsn = f"host=127.0.0.1 port={free_port()} user=postgres dbname=test"
-        with pytest.raises(TierUnavailableError) as info:
-            PostgresStore(dsn, connect_timeout=2)
-        assert "postgres" == info.value.tier
-        assert isinstance(info.value.__cause__, psycopg2.OperationalError)
+        with PostgresStore(dsn, connect_timeout=2) as store:
+            with pytest.raises(TierUnavailableError) as info:
+                store.get("k")
+            assert "postgres" == info.value.tier
+            assert isinstance(info.value.__cause__, psycopg2.OperationalError)
+            with pytest.raises(TierUnavailableError):
+                store.ensure_ready()
 
     def test_owned_pool_settings(self, store: PostgresStore) -> None:
         """An owned pool's connections get the statement timeout and a name."""

@@ -421,4 +421,3 @@ class Invalidator:
         self._coherence.tell_others_to_drop_all(remote)
         with self._lock:
             self._drops.drop(_CLEAR_ALL)
-

@@ -24,6 +24,7 @@ import hashlib
 import math
 import queue
 import re
+import threading
 import time
 import weakref
 from collections.abc import Callable, Collection, Sequence
@@ -481,7 +482,10 @@ class PostgresStore(BaseTier):
         _fork.detach(conn.fileno for conn in inherited if conn is not None)
         self._ready = weakref.WeakSet()
         self._check_lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max(int(pool.maxconn), 1))
+        # Slots taken by the parent's threads would never come back here.
+        self._slots = queue.SimpleQueue()
+        for _ in range(max(int(pool.maxconn), 1)):
+            self._slots.put(None)
         if self._reopen is not None and not self._closed:
             with contextlib.suppress(Exception):  # their sockets are /dev/null now
                 pool.closeall()

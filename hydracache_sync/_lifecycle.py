@@ -24,7 +24,6 @@ from . import _listener
 if TYPE_CHECKING:
     from ._coherence import Coherence, LocalDrops
     from ._loading import Loading
-    from ._remotes import Remote
     from ._singleflight import SingleFlight
     from ._stats import Counters, Timings
     from .tiers.local import LocalStore
@@ -62,7 +61,6 @@ class ForkReset:
         loading: Loading,
         coherence: Coherence,
         counters: Sequence[Counters | Timings],
-        remotes: Sequence[Remote],
     ) -> None:
         self._lock = lock
         self._store = store
@@ -71,7 +69,6 @@ class ForkReset:
         self._loading = loading
         self._coherence = coherence
         self._counters = counters
-        self._remotes = remotes
         on_fork(self.in_child)
 
     def in_child(self) -> None:
@@ -85,8 +82,6 @@ class ForkReset:
         self._loading.after_fork()
         for counters in self._counters:
             counters.after_fork()
-        for remote in self._remotes:
-            remote.guard.after_fork()
         self._coherence.after_fork()
 
 

@@ -83,16 +83,6 @@ class TierGuard:
         self._stop = threading.Event()
         _GUARDS.add(self)
 
-    def after_fork(self) -> None:
-        """In a forked child: new locks (the parent's may be held), no replayer.
-
-        The parent's replayer thread does not exist here; the next queued
-        invalidation starts one.
-        """
-        self._queue_lock = threading.Lock()
-        self._replay_lock = threading.RLock()
-        self._replayer = None
-
     @property
     def is_open(self) -> bool:
         """Whether the breaker currently skips the tier."""

@@ -141,7 +141,6 @@ def wire(
         loading=loading,
         coherence=coherence,
         counters=(counters, timings, load_timings),
-        remotes=remotes,
     )
     return Parts(
         remotes,

@@ -139,8 +139,8 @@ class Engine(AtomicVerbs):
     def local_hit(self, key: str) -> Any:
         """Return ``key``'s fresh local value (a counted hit), else ``MISSING``.
 
-        The local hit for views, the decorator and integrations: no lock, no
-        I/O. A miss is not counted (the caller's fallback counts it).
+        For views, the decorator and integrations: no lock, no I/O; a miss is
+        not counted (the caller's fallback counts it). *New in 0.2.*
         """
         try:
             entry = self._entries_get(key)

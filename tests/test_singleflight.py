@@ -35,7 +35,14 @@ def run_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
 
 
 def assert_no_stale_reads(
-    cache: HydraCache, how: str, seconds: float = 1.5, pause: float = 0.001
+    cache: HydraCache,
+    how: str,
+    seconds: float = 1.5,
+    pause: float = 0.001,
+    *,
+    min_invalidations: int = 40,
+    min_reads: int = 100,
+    cap: float = 20.0,
 ) -> None:
     """Run readers against invalidators; fail if a read predates an invalidation.
 
@@ -44,11 +51,28 @@ def assert_no_stale_reads(
     the version whose invalidation had completed before its call began, and
     must never get an older one. Reused by the tier tests (values from Redis).
     Invalidators sleep up to ``pause`` seconds between rounds.
+
+    The run lasts ``seconds`` and then goes on until at least
+    ``min_invalidations`` invalidations and ``min_reads`` reads were made (a
+    loaded machine makes fewer rounds per second), but never past ``cap``.
     """
     source = {"version": 0}
     completed = {"version": 0}
     lock = threading.Lock()
-    stop = time.monotonic() + seconds
+    start = time.monotonic()
+    done = {"invalidations": 0, "reads": 0}
+
+    def running() -> bool:
+        elapsed = time.monotonic() - start
+        if elapsed >= cap:
+            return False
+        with lock:
+            enough = (
+                done["invalidations"] >= min_invalidations
+                and done["reads"] >= min_reads
+            )
+        return elapsed < seconds or not enough
+
     violations: list[tuple[int, int]] = []
     rng = random.Random(1234)
 
@@ -69,32 +93,35 @@ def assert_no_stale_reads(
 
     def invalidator(_: int) -> int:
         rounds = 0
-        while time.monotonic() < stop:
+        while running():
             with lock:
                 source["version"] += 1
                 version = source["version"]
             invalidate()
             with lock:
                 completed["version"] = max(completed["version"], version)
+                done["invalidations"] += 1
             rounds += 1
             time.sleep(rng.random() * pause)
         return rounds
 
     def reader(_: int) -> int:
         reads = 0
-        while time.monotonic() < stop:
+        while running():
             with lock:
                 floor = completed["version"]
             value = cache.get_or_load("item:1", loader, tags=["t"])
             if value < floor:
                 violations.append((value, floor))
             reads += 1
+            with lock:
+                done["reads"] += 1
         return reads
 
     results = run_threads(6, lambda i: invalidator(i) if i < 2 else reader(i))
     assert all(isinstance(r, int) for r in results), results
-    assert sum(results[:2]) > 20, "too few invalidations to mean anything"
-    assert sum(results[2:]) > 50
+    assert sum(results[:2]) >= min_invalidations, "too few invalidations"
+    assert sum(results[2:]) >= min_reads, "too few reads"
     assert [] == violations
 
 

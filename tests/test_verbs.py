@@ -17,18 +17,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hydracache_sync import Expires, HydraCache, TierPlan, TierUnavailableError
-from hydracache_sync.testing import MemoryTier
+from hydracache_sync import (
+    Expires,
+    HydraCache,
+    LocalStore,
+    TierPlan,
+    TierUnavailableError,
+)
+from hydracache_sync.testing import FakeClock, MemoryTier
 
 Factory = Callable[[], HydraCache]
 
 
+@pytest.fixture
+def clock() -> FakeClock:
+    """The local timer and wall clock of every cache ``make`` builds."""
+    return FakeClock(time.time())
+
+
 @pytest.fixture(params=["local", "redis", "postgres"])
-def make(request: pytest.FixtureRequest) -> Iterator[Factory]:
-    """Build caches whose base tier is the parameter; all share one store."""
+def make(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[Factory]:
+    """Build caches whose base tier is the parameter; all share one store and
+    ``clock``."""
     made: list[HydraCache] = []
     if request.param == "local":
-        shared = HydraCache.local()
+        shared = HydraCache.local(timer=clock, clock=clock)
         made.append(shared)
 
         def build() -> HydraCache:
@@ -41,7 +54,11 @@ def make(request: pytest.FixtureRequest) -> Iterator[Factory]:
         prefix = request.getfixturevalue("redis_prefix")
 
         def build() -> HydraCache:
-            cache = HydraCache(shared=RedisStore.from_url(url, prefix=prefix))
+            cache = HydraCache(
+                LocalStore(timer=clock),
+                shared=RedisStore.from_url(url, prefix=prefix),
+                clock=clock,
+            )
             made.append(cache)
             return cache
 
@@ -53,8 +70,10 @@ def make(request: pytest.FixtureRequest) -> Iterator[Factory]:
 
         def build() -> HydraCache:
             cache = HydraCache(
+                LocalStore(timer=clock),
                 durable=PostgresStore(dsn, schema=schema),
                 plan=TierPlan(moderate="durable"),
+                clock=clock,
             )
             made.append(cache)
             return cache
@@ -75,11 +94,11 @@ def test_add_stores_only_when_absent(make: Factory) -> None:
     assert "none" in cache
 
 
-def test_add_after_expiry_and_with_zero_ttl(make: Factory) -> None:
+def test_add_after_expiry_and_with_zero_ttl(make: Factory, clock: FakeClock) -> None:
     """An expired key counts as absent; ``ttl=0`` stores nothing."""
     cache = make()
     cache.set("short", 1, ttl=0.3)
-    time.sleep(0.6)
+    clock.advance(0.6)
     assert cache.add("short", 2, ttl=60) is True
     assert 2 == cache.get("short")
     assert cache.add("zero", 1, ttl=0) is True
@@ -194,12 +213,12 @@ def test_touch_and_ttl(make: Factory) -> None:
         cache.ttl("k")
 
 
-def test_touch_extends_life(make: Factory) -> None:
+def test_touch_extends_life(make: Factory, clock: FakeClock) -> None:
     """A touched entry outlives its first TTL."""
     cache = make()
     cache.set("k", "v", ttl=0.4)
     assert cache.touch("k", 30) is True
-    time.sleep(0.7)
+    clock.advance(0.7)
     assert "v" == cache.get("k")
 
 

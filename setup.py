@@ -14,8 +14,17 @@ EXTRAS = {
 }
 EXTRAS["all"] = sorted({req for reqs in EXTRAS.values() for req in reqs})
 # `hydracache bench`: rich draws its progress bar and tables; the peers it
-# compares against are cachetools and dogpile.cache (not part of "all").
-EXTRAS["bench"] = ["rich>=13", "cachetools>=5", "dogpile.cache>=1.3"]
+# compares against are cachetools and dogpile.cache (not part of "all"), and
+# for hit ratios theine, moka-py and cachebox; matplotlib draws `--plot DIR`.
+EXTRAS["bench"] = [
+    "rich>=13",
+    "cachetools>=5",
+    "dogpile.cache>=1.3",
+    "theine>=2",
+    "moka-py>=0.1",
+    "cachebox>=4",
+    "matplotlib>=3.7",
+]
 EXTRAS["dev"] = EXTRAS["all"] + EXTRAS["bench"] + [
     "pytest>=7",
     "pytest-timeout>=2",

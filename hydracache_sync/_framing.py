@@ -1,7 +1,10 @@
 """Values <-> the bytes remote tiers hold: codec, then gzip, then the envelope.
 
-The cache encodes once at ``set`` (which also validates and sizes the value for
-the local tier) and sends the same bytes to every remote tier; reading undoes
+The cache encodes once at ``set`` and sends the same bytes to every remote
+tier; a memory-only write of a plain value (``_sizing.plain_size``) with the
+default codec is not encoded at all, since no byte of it leaves the process
+and the codec would take it. The local tier is charged the value's estimated
+memory, not its encoded length; reading undoes
 the three steps and turns anything foreign, corrupt, expired or unsigned into a
 miss that is counted, never an exception.
 """
@@ -12,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from ._codec import Codec
+from ._codec import CborCodec, Codec
 from ._compress import decompress, maybe_compress
 from ._envelope import F_GZIP, F_NEGATIVE, CorruptEnvelope, pack, unpack
 from ._options import Resolved
+from ._sizing import measure, plain_size
 from ._stats import DECODE_ERRORS, Counters
 from .errors import ConfigError
 from .tiers.base import NativeNegative, Stored
@@ -55,7 +59,7 @@ class Found(NamedTuple):
     value: Any
     expires_at: float | None  # wall-clock
     tags: frozenset[str]
-    size: int  # encoded size, for the local tier's budget
+    size: int  # estimated memory, for the local tier's budget
     data: bytes  # the envelope, as it may be copied into faster tiers
     position: int  # the tier's position (1: the first remote tier)
 
@@ -79,6 +83,9 @@ class Framing:
     ) -> None:
         self.codec = codec
         self.clock = clock
+        # Only the default codec's rules are known here: any other codec
+        # validates every value by encoding it.
+        self._plain_ok = type(codec) is CborCodec
         self._counters = counters
         self._secret = secret
         self._level = compress_level
@@ -87,23 +94,28 @@ class Framing:
     def encode(
         self, key: str, value: Any, opts: Resolved, *, envelope: bool
     ) -> tuple[int, bytes | None]:
-        """Return the encoded size of ``value`` and, if asked, its envelope.
+        """Return the estimated memory of ``value`` and, if asked, its envelope.
 
         Raises:
             CodecError: ``value`` cannot be encoded.
         """
         if value is None:
             body, flags = b"", F_NEGATIVE
+            size = 0
         else:
+            size = plain_size(value)
+            if not envelope and size >= 0 and self._plain_ok:
+                return size, None
             body, flags = self.codec.encode(value), 0
-        size = len(body)
+            if size < 0:
+                size = measure(value)
         if not envelope:
             return size, None
         # A body over the decompression bound is stored plain: readers with
         # the same bound could not inflate it.
         if (
             opts.compress
-            and size <= self._max_decompressed
+            and len(body) <= self._max_decompressed
             and (packed := maybe_compress(body, self._level))
         ):
             body, flags = packed, flags | F_GZIP
@@ -146,7 +158,7 @@ class Framing:
         except (CorruptEnvelope, ValueError):
             self._counters.add(DECODE_ERRORS)
             return None
-        return Found(value, expires_at, tags, len(body), data, position)
+        return Found(value, expires_at, tags, measure(value), data, position)
 
     def _native_negative(
         self, key: str, stored: NativeNegative, trusted: bool, position: int

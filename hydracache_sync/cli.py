@@ -188,6 +188,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         redis_url=args.redis,
         postgres_dsn=args.postgres,
         only=args.only.split(",") if args.only else None,
+        plot=args.plot,
     )
 
 
@@ -441,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated scenario families to run instead of the default "
         "ones (local, and redis/postgres/coherence when given a server); "
         "e.g. 'local,redis'",
+    )
+    bench.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="also write DIR/hitratio.png: hit ratio against capacity per trace "
+        "(needs matplotlib: the bench extra)",
     )
 
     command(

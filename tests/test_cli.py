@@ -284,7 +284,7 @@ class TestBench:
             capsys, "bench", "--quick", "--json", "out.json", "--no-progress"
         )
         assert 3 == status
-        nothing = {"redis_url": None, "postgres_dsn": None, "only": None}
+        nothing = {"redis_url": None, "postgres_dsn": None, "only": None, "plot": None}
         assert [
             {"quick": True, "json": "out.json", "progress": False, "check": False}
             | nothing
@@ -322,7 +322,10 @@ class TestBench:
         assert 2 == status
         assert "" == out
         assert err.startswith("hydracache: error: unknown benchmark(s) nope")
-        names = "coherence, local, populations, postgres, postgres_populations, redis"
+        names = (
+            "coherence, hitratio, local, populations, postgres, "
+            "postgres_populations, redis"
+        )
         assert names in err
 
     def test_harness_missing(

@@ -417,7 +417,7 @@ class TestLocalWildcards:
 
     def test_index_follows_eviction_and_clear(self) -> None:
         """Evicted and cleared keys leave the index; the index finds the rest."""
-        store = LocalStore(max_bytes=2000)
+        store = LocalStore(max_bytes=60_000)  # ~100 entries of ~600 bytes
         for n in range(400):
             store.put(f"u:{n % 7}:i:{n}", n, 10, None)
         live = set(store.entries)
@@ -431,11 +431,11 @@ class TestLocalWildcards:
 
     def test_overwrite_and_oversize_keep_the_index(self) -> None:
         """Overwriting keeps a key indexed once; an oversize overwrite unindexes it."""
-        store = LocalStore(max_bytes=1000, max_entry_size=100)
+        store = LocalStore(max_bytes=10_000, max_entry_size=1000)
         store.put("a:b", 1, 1, None)
         store.put("a:b", 2, 1, None)
         assert ["a:b"] == store._keys_with_prefix("a:")
-        assert not store.put("a:b", 3, 500, None)
+        assert not store.put("a:b", 3, 1000, None)
         assert [] == store._keys_with_prefix("a:")
         assert ({}, {}) == (store._dir_keys, store._dir_children)
 

@@ -37,17 +37,20 @@ class Family(NamedTuple):
             or ``None`` for a family that needs no server.
         default: Whether a plain ``hydracache bench`` runs it (families that
             need a server run only when theirs is given).
+        plots: Whether its report function takes ``plot=DIR`` (``--plot``).
     """
 
     name: str
     report: str
     needs: Literal["redis", "postgres"] | None = None
     default: bool = True
+    plots: bool = False
 
 
 #: Every family, in the order they run. Register a new one with one line here.
 FAMILIES: tuple[Family, ...] = (
     Family("local", "local_report"),
+    Family("hitratio", "hitratio_report", plots=True),
     Family("redis", "redis_report", needs="redis"),
     Family("postgres", "postgres_report", needs="postgres"),
     Family("coherence", "coherence_report", needs="redis"),

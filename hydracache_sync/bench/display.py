@@ -269,6 +269,9 @@ def _report_parts(report: Report) -> list[RenderableType]:
             for c in report.counts
         ]
         parts.append(_table(["", "per trial", "expected"], rows, "lll"))
+    for extra in report.tables:
+        parts.append(_heading(extra.title))
+        parts.append(_table(extra.header, extra.rows, extra.align))
     if report.targets:
         parts.append(_heading("targets"))
         rows = [

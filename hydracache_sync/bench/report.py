@@ -19,6 +19,7 @@ __all__ = [
     "Report",
     "Row",
     "ScalingRow",
+    "Table",
     "Target",
     "environment",
     "write_json",
@@ -202,6 +203,24 @@ class Target:
         }
 
 
+@dataclass(frozen=True)
+class Table:
+    """A table of preformatted cells (e.g. hit ratios), rendered as given."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    align: str = ""  # one "l" or "r" per column (default: left)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "title": self.title,
+            "header": list(self.header),
+            "rows": [list(row) for row in self.rows],
+        }
+
+
 def _num(value: float) -> float | None:
     """JSON has no NaN: map it to null; round for readability."""
     return None if math.isnan(value) else round(value, 3)
@@ -217,6 +236,7 @@ class Report:
     scaling_title: str = "thread scaling"
     counts: list[Count] = field(default_factory=list)
     counts_title: str = "counts"
+    tables: list[Table] = field(default_factory=list)
     targets: list[Target] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -233,6 +253,7 @@ class Report:
             "groups": [g.as_dict() for g in self.groups],
             "scaling": [s.as_dict() for s in self.scaling],
             "counts": [c.as_dict() for c in self.counts],
+            "tables": [t.as_dict() for t in self.tables],
             "targets": [t.as_dict() for t in self.targets],
             "notes": list(self.notes),
             "seconds": round(self.seconds, 2),

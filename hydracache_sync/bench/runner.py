@@ -161,6 +161,7 @@ def run(
     redis_url: str | None = None,
     postgres_dsn: str | None = None,
     only: Sequence[str] | None = None,
+    plot: str | None = None,
 ) -> int:
     """Run the benchmark families and print their tables (``hydracache bench``).
 
@@ -175,6 +176,8 @@ def run(
         only: Run these families (by name) instead of the default ones; a
             server they need and were not given comes from the environment
             or the local default.
+        plot: Write charts into this directory (the families that draw one:
+            hit ratio against capacity; needs matplotlib).
 
     Returns:
         The exit status: 1 when a family asked for could not be measured (or,
@@ -203,10 +206,11 @@ def run(
                 continue
         try:
             make = report_function(item)
+            extra = {"plot": plot} if plot and item.plots else {}
             if target is None:
-                report = make(quick=quick, progress=progress)
+                report = make(quick=quick, progress=progress, **extra)
             else:
-                report = make(target, quick=quick, progress=progress)
+                report = make(target, quick=quick, progress=progress, **extra)
         except Exception as exc:  # one failed family must not hide the others
             print(f"{lead}[{item.name}] failed: {first_line(exc)}", file=out)
             failed = True
@@ -235,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="comma-separated families to run, of: "
         + ", ".join(f.name for f in FAMILIES),
     )
+    parser.add_argument(
+        "--plot", metavar="DIR", help="write charts there (hit ratio; matplotlib)"
+    )
     args = parser.parse_args(argv)
     try:
         return run(
@@ -245,6 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             redis_url=args.redis,
             postgres_dsn=args.postgres,
             only=args.only.split(",") if args.only else None,
+            plot=args.plot,
         )
     except ConfigError as exc:
         parser.error(str(exc))

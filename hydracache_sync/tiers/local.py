@@ -6,10 +6,16 @@ mutation (insert, delete, eviction, expiry purge, tag bookkeeping) runs under
 the write lock, which the owning cache shares so that invalidations and
 single-flight bookkeeping are atomic with the store.
 
-Eviction is CLOCK (second chance) over insertion order, an approximate LRU:
-the oldest entry is evicted unless it was read since it was last looked at, in
-which case it moves to the back. Expired entries are purged first, from a
-deadline heap, on every write.
+Eviction is W-TinyLFU (``_policy.py``): a small admission window, then a
+frequency filter that lets a newcomer in only when it was seen more often
+lately than the entry it would displace. A hit only sets the entry's
+``visited`` mark; the policy reads the marks under the write lock. Expired
+entries are purged first, from a deadline heap, on every write.
+
+Sizes are estimates of the memory an entry holds (``_sizing.py``: the value's
+objects, the key, and a fixed ``ENTRY_OVERHEAD`` for the entry, its slots in
+the dict, the policy's queue, the deadline heap and the pattern index), so
+``max_bytes`` bounds the process memory the tier takes, not an encoded size.
 
 Wildcard invalidation does not scan the whole store when the pattern has a
 literal prefix (the text before its first ``*``): keys are indexed by their
@@ -24,21 +30,32 @@ touch it. A pattern starting with ``*`` still scans every key.
 from __future__ import annotations
 
 import heapq
-import itertools
+import sys
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .._types import UNSET, Unset
 from .._units import parse_size
 from ..errors import ConfigError
+from ._policy import Policy
 from .base import wildcard_regex
 
-__all__ = ["LocalEntry", "LocalStore"]
+__all__ = ["ENTRY_OVERHEAD", "TAG_OVERHEAD", "TTL_OVERHEAD", "LocalEntry", "LocalStore"]
 
 _INF = float("inf")
+
+#: Bytes charged per entry beyond its key and value: the LocalEntry object,
+#: its slots in the entry dict and in the policy's queue, and the pattern
+#: index's slot (measured with tracemalloc on CPython 3.11, rounded up).
+ENTRY_OVERHEAD = 520
+#: Bytes charged more per entry with a TTL: its deadline floats and its items
+#: in the deadline heap (the live one, and up to one of an evicted entry's
+#: until the heap is compacted).
+TTL_OVERHEAD = 250
+#: Bytes charged per tag of an entry (its slot in the tag's key set).
+TAG_OVERHEAD = 64
 
 
 class LocalEntry:
@@ -50,7 +67,17 @@ class LocalEntry:
     (stale-while-revalidate, early refresh).
     """
 
-    __slots__ = ("expires_at", "key", "size", "stale_until", "tags", "value", "visited")
+    __slots__ = (
+        "expires_at",
+        "freq",
+        "key",
+        "queue",
+        "size",
+        "stale_until",
+        "tags",
+        "value",
+        "visited",
+    )
 
     def __init__(
         self,
@@ -68,6 +95,8 @@ class LocalEntry:
         self.size = size
         self.tags = tags
         self.visited = False
+        self.queue = 0  # the policy's queue and the key's estimated frequency
+        self.freq = 0  # (both kept by the policy under the write lock)
 
 
 class _NullListener:
@@ -87,14 +116,16 @@ class LocalStore:
     """The local tier.
 
     Args:
-        max_bytes: Budget for the encoded size of all entries (default 64 MB),
-            an int of bytes or a string such as ``"64MB"``.
-        max_entry_size: Entries whose encoded size exceeds this are not stored
-            here and are counted as ``oversize_drops`` (default: 1 MB, or
-            ``max_bytes`` when smaller).
+        max_bytes: Budget for the estimated memory of all entries (default
+            64 MB), an int of bytes or a string such as ``"64MB"``.
+        max_entry_size: Entries whose estimated size exceeds this are not
+            stored here and are counted as ``oversize_drops`` (default: 1 MB,
+            or ``max_bytes`` when smaller).
         timer: The monotonic clock (tests inject a fake one).
 
-    The size of an entry is ``len(key)`` plus the length of its encoded value.
+    The size of an entry is the ``size`` its writer passes (an estimate of
+    the value's memory) plus ``sys.getsizeof(key)``, ``ENTRY_OVERHEAD``,
+    ``TTL_OVERHEAD`` when it expires and ``TAG_OVERHEAD`` per tag.
     """
 
     def __init__(
@@ -117,9 +148,9 @@ class LocalStore:
                     f"({self.max_bytes})"
                 )
         self.timer = timer
-        self.entries: OrderedDict[str, LocalEntry] = OrderedDict()
+        self.entries: dict[str, LocalEntry] = {}
         self.lock: threading.RLock = threading.RLock()
-        self._bytes = 0
+        self._policy: Policy[LocalEntry] = Policy(self.max_bytes)
         self._tags: dict[str, set[str]] = {}
         # The pattern index (see the module docstring). Directory -> its keys,
         # and directory -> its child directories; a lone member is stored as
@@ -127,8 +158,9 @@ class LocalStore:
         # index for one-key dirs. The root (keys without ':') is ``None``.
         self._dir_keys: dict[str | None, str | set[str]] = {}
         self._dir_children: dict[str | None, str | set[str]] = {}
-        self._deadlines: list[tuple[float, int, LocalEntry]] = []
-        self._seq = itertools.count()
+        # (stale_until, key): the key, not the entry, so that an evicted
+        # entry's value is not kept alive by the heap until compaction.
+        self._deadlines: list[tuple[float, str]] = []
         self._listener: Any = _NullListener()
         self._bound = False
 
@@ -155,8 +187,13 @@ class LocalStore:
 
     @property
     def size(self) -> int:
-        """The encoded bytes currently held."""
-        return self._bytes
+        """The estimated bytes currently held."""
+        return self._policy.weight
+
+    @property
+    def policy(self) -> Policy[LocalEntry]:
+        """The eviction policy (for tests and benchmarks: queue sizes, sketch)."""
+        return self._policy
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -228,10 +265,18 @@ class LocalStore:
         the sweep of expired entries (a promotion on the read path leaves it
         to the next write; eviction still makes room).
         """
-        size += len(key)
+        # sys.getsizeof costs ~200 ns: an ASCII str is a 49-byte header + 1 a char.
+        size += (
+            49 + len(key) if key.isascii() else sys.getsizeof(key)
+        ) + ENTRY_OVERHEAD
+        if ttl is not None:
+            size += TTL_OVERHEAD
+        if tags:
+            size += TAG_OVERHEAD * len(tags)
         with self.lock:
             old = self.entries.get(key)
             if old is not None:
+                # An overwrite re-enters through the window, keeping its mark.
                 self._remove(old, unindex=False)  # the key stays indexed
             if size > self.max_entry_size:
                 if old is not None:
@@ -242,19 +287,23 @@ class LocalStore:
             expires_at = _INF if ttl is None else now + ttl
             stale_until = expires_at + grace
             entry = LocalEntry(key, value, expires_at, size, tags, stale_until)
-            if purge:
+            if old is not None:
+                entry.visited = old.visited
+            deadlines = self._deadlines
+            if purge and deadlines and deadlines[0][0] <= now:
                 self._purge_expired(now)
-            self._make_room(size, now)
             self.entries[key] = entry
-            self._bytes += size
+            evicted = self._policy.add(entry)
             if old is None:
                 self._index(key)
             for tag in tags:
                 self._tags.setdefault(tag, set()).add(key)
             if ttl is not None:
-                heapq.heappush(self._deadlines, (stale_until, next(self._seq), entry))
-                if len(self._deadlines) > 2 * len(self.entries) + 1024:
+                heapq.heappush(deadlines, (stale_until, key))
+                if len(deadlines) > 2 * len(self.entries) + 1024:
                     self._compact_deadlines()
+            if evicted:
+                self._forget_evicted(evicted, now)
             return True
 
     def delete(self, key: str) -> bool:
@@ -311,11 +360,11 @@ class LocalStore:
         with self.lock:
             count = len(self.entries)
             self.entries.clear()
+            self._policy.clear()
             self._tags.clear()
             self._dir_keys.clear()
             self._dir_children.clear()
             self._deadlines.clear()
-            self._bytes = 0
             return count
 
     def purge_expired(self) -> int:
@@ -326,14 +375,19 @@ class LocalStore:
     # -- internals (lock held) -------------------------------------------------
 
     def _remove(self, entry: LocalEntry, *, unindex: bool = True) -> None:
-        del self.entries[entry.key]
+        self._policy.remove(entry)
+        self._forget(entry, unindex=unindex)
+
+    def _forget(self, entry: LocalEntry, *, unindex: bool = True) -> None:
+        """Remove an entry the policy no longer holds from the dict and indexes."""
+        key = entry.key
+        del self.entries[key]
         if unindex:
-            self._unindex(entry.key)
-        self._bytes -= entry.size
+            self._unindex(key)
         for tag in entry.tags:
             keys = self._tags.get(tag)
             if keys is not None:
-                keys.discard(entry.key)
+                keys.discard(key)
                 if not keys:
                     del self._tags[tag]
 
@@ -421,9 +475,12 @@ class LocalStore:
     def _purge_expired(self, now: float) -> int:
         deadlines = self._deadlines
         purged = 0
+        entries = self.entries
         while deadlines and deadlines[0][0] <= now:
-            entry = heapq.heappop(deadlines)[2]
-            if self.entries.get(entry.key) is entry:
+            entry = entries.get(heapq.heappop(deadlines)[1])
+            # The key's current entry may be a later one: it goes only if it
+            # is past its own deadline too.
+            if entry is not None and entry.stale_until <= now:
                 self._remove(entry)
                 purged += 1
         if purged:
@@ -431,28 +488,29 @@ class LocalStore:
         return purged
 
     def _compact_deadlines(self) -> None:
+        entries = self.entries
         live = [
-            item for item in self._deadlines if self.entries.get(item[2].key) is item[2]
+            item
+            for item in self._deadlines
+            if (entry := entries.get(item[1])) is not None
+            and entry.stale_until == item[0]
         ]
         heapq.heapify(live)
         self._deadlines = live
 
-    def _make_room(self, size: int, now: float) -> None:
-        entries = self.entries
-        evicted = 0
-        while entries and self._bytes + size > self.max_bytes:
-            key, entry = next(iter(entries.items()))
-            if entry.visited and entry.stale_until > now:
-                entry.visited = False
-                entries.move_to_end(key)
-                continue
-            self._remove(entry)
+    def _forget_evicted(self, victims: Sequence[LocalEntry], now: float) -> None:
+        """Drop what the policy evicted, counted as evictions or expirations."""
+        evicted = expired = 0
+        for entry in victims:
+            self._forget(entry)
             if entry.stale_until > now:
                 evicted += 1
             else:
-                self._listener.expired(1)
+                expired += 1
         if evicted:
             self._listener.evicted(evicted)
+        if expired:
+            self._listener.expired(expired)
 
 
 # -- str-or-set multimap helpers for the pattern index -------------------------------

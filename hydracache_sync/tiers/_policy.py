@@ -120,7 +120,7 @@ class Policy(Generic[E]):
         self._weight += size
         if self._window_bytes <= self._window_max and self._weight <= self.max_bytes:
             return ()
-        return self.evict()
+        return self.evict(entry)
 
     def remove(self, entry: E) -> None:
         """Forget ``entry`` (deleted, invalidated or expired)."""
@@ -143,12 +143,13 @@ class Policy(Generic[E]):
 
     # -- eviction ------------------------------------------------------------------
 
-    def evict(self) -> Sequence[E]:
+    def evict(self, newest: E | None = None) -> Sequence[E]:
         """Evict until the entries fit the budget; return what was evicted.
 
-        The newest entry (the window's last) is never evicted by its own write.
-        Written out in one function on the usual path (helper calls cost): it
-        runs on most writes of a full cache.
+        ``newest`` (the entry just added) is never evicted by its own write:
+        the window keeps it even when a read entry's second turn puts it
+        first. Written out in one function on the usual path (helper calls
+        cost): it runs on most writes of a full cache.
         """
         window, probation = self._window, self._probation
         sketch = self.sketch
@@ -160,6 +161,10 @@ class Policy(Generic[E]):
         # displaces.
         while self._window_bytes > self._window_max and len(window) > 1:
             key, candidate = window.popitem(last=False)
+            if candidate is newest:  # everything older had a second turn
+                window[key] = candidate
+                window.move_to_end(key, last=False)
+                break
             if candidate.visited and chances > 0:
                 chances -= 1
                 candidate.visited = False
@@ -205,6 +210,8 @@ class Policy(Generic[E]):
             evicted.append(victim)
         while self._weight > max_bytes and len(window) > 1:
             entry = next(iter(window.values()))
+            if entry is newest:
+                entry = list(window.values())[1]
             self.remove(entry)
             evicted.append(entry)
         if self._protected_bytes > self._protected_max:

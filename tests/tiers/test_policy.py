@@ -52,6 +52,22 @@ class TestAdmission:
             store.put(key, n, 100, None)
             assert key in store.entries
 
+    def test_a_read_window_entry_never_pushes_out_the_new_one(self) -> None:
+        """A read entry's second turn in the window never makes the newcomer leave.
+
+        Found by the state machine: the read entry went behind the new one,
+        which then left the window first and lost the admission test.
+        """
+        store = LocalStore(max_bytes=8_000, max_entry_size=3_000)
+        store.put("a", 1, 400, 1.0)
+        store.put("b", 1, 250, 1.0)
+        store.put("c", 1, 830, 1.0)
+        store.put("d", 1, 1_740, 1.0)
+        store.lookup("d")  # the window's only entry, now marked
+        store.put("e", 1, 1_350, 1.0)  # over budget: something must go
+        assert "e" in store.entries
+        assert store.size <= store.max_bytes
+
     def test_entries_bigger_than_the_window_still_fit(self) -> None:
         """An entry larger than the window's 1 % share is admitted like any other."""
         store = LocalStore(max_bytes=100_000, max_entry_size=40_000)

@@ -1,7 +1,7 @@
 """Structured keys' builder: one key and its options, with the operations on it.
 
 ``cache.key("users", 42)`` (or a view's ``key``) returns a :class:`KeyBuilder`;
-its key text comes from ``_keyspace.segments_text`` and its operations call the
+its key text comes from ``_keys.segments_text`` and its operations call the
 engine's public methods (a hit goes through the engine's ``local_hit``).
 """
 
@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any, Generic, TypeAlias, TypeVar, overload
 
 from ._engine import Engine
-from ._keyspace import MEMO_CAP, segments_text, wildcard_misuse
+from ._keys import MEMO_CAP, segments_text, wildcard_misuse
 from ._options import CacheOptions, Expires, resolve_ttl
 from ._placement import Cost
 from ._types import MISSING

@@ -3,7 +3,7 @@
 Keys are ``<module>.<qualname>:<digest>`` (under the target's prefix), where
 the digest is a BLAKE2b hash of a canonical encoding of the *bound* arguments
 (``inspect.signature``: positional and keyword spellings of one call, and
-defaults, give one key). The encoding is ``_keys.py``'s own
+defaults, give one key). The encoding is the ``_keys`` package's own
 (:class:`~hydracache_sync._keys.ArgumentKeys`, specialised once per function:
 no ``Signature.bind`` for calls the signature maps directly), so the key is
 the same in every process and Python version (``hash()`` is salted;
@@ -61,14 +61,21 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeAlias, TypeVar, overload
 
 from ._cache import HydraCache, Uncached
-from ._keys import ArgumentKeys, KeyMemo, join_segments, retainable
-from ._keyspace import namespace_prefix
+from ._keys import (
+    KW,
+    ArgumentKeys,
+    KeyMemo,
+    custom_key,
+    function_prefix,
+    memo_retainable,
+    namespace_prefix,
+)
 from ._options import TTL, CacheOptions, resolve_ttl
 from ._placement import Cost
 from ._types import MISSING, UNSET, Unset
 from ._units import parse_seconds
 from ._views import CacheView, TypedView
-from .errors import ConfigError, InvalidKey
+from .errors import ConfigError
 
 if TYPE_CHECKING:
     from ._builder import Checker
@@ -135,22 +142,8 @@ def set_default_cache(cache: HydraCache | CacheView | None) -> None:
         follower._unbind()
 
 
-def _retainable(memo_key: tuple[Any, ...]) -> bool:
-    """Tell whether a memo key holds plain values only (no instance kept alive)."""
-    if len(memo_key) > 64:
-        return False
-    for item in memo_key:
-        cls = type(item)
-        if cls is int or cls is float or cls is bool or item is None or item is _KW:
-            continue
-        if not retainable(item):
-            return False
-    return True
-
-
 # -- the wrapper ---------------------------------------------------------------------
 
-_KW = object()  # separates positional arguments from keyword items in a memo key
 # Keys remembered per function and generation: as many as the local tier can
 # hold entries (its max_bytes over _MEMO_BYTES, about the memory of a small
 # local entry), between 4,096 and _MEMO_SIZE. The two generations then keep
@@ -228,7 +221,7 @@ class CachedFunction(Generic[P, R]):
             and params[0].name == "self"
         )
         self._simple = not (typed or ignore_self or key or self._self_first)
-        self._base = f"{func.__module__}.{func.__qualname__}:"
+        self._base = function_prefix(func)
         self._arguments = ArgumentKeys(
             self._signature,
             qualname=func.__qualname__,
@@ -303,13 +296,13 @@ class CachedFunction(Generic[P, R]):
             if getattr(cls, "__cache_key__", None) is not None:
                 # The key depends on the instance only through this value: keep
                 # the value and the class, never the instance.
-                args = (_KW, cls, head.__cache_key__(), *args[1:])
+                args = (KW, cls, head.__cache_key__(), *args[1:])
         if kwargs:
-            memo_key: tuple[Any, ...] = (*args, _KW, *kwargs.items())
+            memo_key: tuple[Any, ...] = (*args, KW, *kwargs.items())
         else:
             memo_key = args
         if self._typed:
-            memo_key = (*memo_key, _KW, *map(type, args), *map(type, kwargs.values()))
+            memo_key = (*memo_key, KW, *map(type, args), *map(type, kwargs.values()))
         return memo_key
 
     def _key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -326,7 +319,7 @@ class CachedFunction(Generic[P, R]):
         if found is not None:
             return found
         key = self._prefix + self._base + self._arguments.digest(args, kwargs)
-        if _retainable(memo_key):
+        if memo_retainable(memo_key):
             with self._memo_lock:
                 if self._cache is not None:  # not unbound meanwhile
                     self._memo.remember(memo_key, key)
@@ -337,14 +330,7 @@ class CachedFunction(Generic[P, R]):
         made = self._key_fn(*args, **kwargs)
         if self._cache is None:
             self._bind()
-        if isinstance(made, (tuple, list)):
-            return join_segments(self._prefix, tuple(made))
-        if isinstance(made, str) and made:
-            return self._prefix + made
-        raise InvalidKey(
-            f"key= for {self._func.__qualname__} returned {made!r}: return a "
-            "non-empty str or a tuple of key segments"
-        )
+        return custom_key(self._prefix, made, self._func.__qualname__)
 
     def cache_key(self, *args: P.args, **kwargs: P.kwargs) -> str:
         """Return the key a call with these arguments uses.
@@ -378,7 +364,7 @@ class CachedFunction(Generic[P, R]):
         # The hit path: the remembered key, then the cache's lock-free get.
         if self._simple:
             try:
-                key = self._recent[(*args, _KW, *kwargs.items()) if kwargs else args]
+                key = self._recent[(*args, KW, *kwargs.items()) if kwargs else args]
             except (KeyError, TypeError):
                 key = self._key(args, kwargs)
         else:

@@ -14,8 +14,8 @@ from collections.abc import Callable, Hashable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ._codec import CborCodec, Codec
-from ._keyspace import FRAMEWORK_MAX_KEY as MAX_KEY
-from ._keyspace import framework_key
+from ._keys import FRAMEWORK_MAX_KEY as MAX_KEY
+from ._keys import framework_key
 from .errors import CodecError, ConfigError
 
 if TYPE_CHECKING:

@@ -22,8 +22,7 @@ from typing import Any, Concatenate, Final, Generic, ParamSpec, TypeAlias, TypeV
 
 from ._builder import Checker, KeyBuilder, Memo, build
 from ._engine import Engine
-from ._keys import KeyPart
-from ._keyspace import EXACT, flat_key, namespace_prefix, version_prefix
+from ._keys import EXACT, KeyPart, flat_key, namespace_prefix, version_prefix
 from .errors import ConfigError
 
 __all__ = ["CacheView", "KeyBuilder", "Segment", "TypedView"]
@@ -243,7 +242,7 @@ class CacheView(_View):
                 ``KeyPart``).
         """
         # The hit path: one dict lookup and the int re-check (see
-        # _keyspace.segments_text). Literals, not names: a global load costs.
+        # _keys.segments_text). Literals, not names: a global load costs.
         hit = self._memo.get(segments)
         if hit is not None:
             builder, pos = hit

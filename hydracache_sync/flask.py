@@ -61,7 +61,7 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from ._cache import HydraCache
 from ._codec import Codec
-from ._keyspace import view_key_text
+from ._keys import view_key_text
 from ._late import LateMemoized
 from ._placement import TierPlan, TierTTLs
 from .errors import ConfigError, MissingDependencyError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hydracache_sync import ConfigError, InvalidKey
-from hydracache_sync._keyspace import (
+from hydracache_sync._keys import (
     MAX_VIEW_KEY,
     flat_key,
     namespace_prefix,

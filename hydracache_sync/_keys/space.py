@@ -1,36 +1,26 @@
 """Key prefixes and composed keys: namespaces, versions, flat keys under a prefix.
 
-The companion of ``_keys.py`` (segment rules, ``KeyPart``, decorator digests):
-everything that turns names into the text of a key lives in these two
-modules. Here: namespace and version names and the prefixes they make
-(``audio:``, ``audio@v1:``), a flat key under a prefix, the remembered texts of
-structured keys (``("users", 42)`` -> ``"users:42"``) and the key of an HTTP
-view (the Flask extension's ``view_key``) and the core form of a Django or
-Flask-Caching key (``framework_key``).
+Namespace and version names and the prefixes they make (``audio:``,
+``audio@v1:``), a flat key under a prefix and the remembered texts of
+structured keys (``("users", 42)`` -> ``"users:42"``).
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
 import re
-from collections.abc import Iterable, Sequence
-from urllib.parse import quote, urlencode
 
-from ._keys import WILDCARD, KeyPart, join_segments
-from .errors import ConfigError, InvalidKey
+from ..errors import ConfigError, InvalidKey
+from .parts import WILDCARD, KeyPart, join_segments
 
 __all__ = [
-    "FRAMEWORK_MAX_KEY",
     "check_name",
     "flat_key",
-    "framework_key",
     "namespace_prefix",
     "segments_text",
     "version_prefix",
-    "view_key_text",
     "wildcard_misuse",
 ]
+
 
 _NAME = re.compile(r"^[^:*@\s\x00-\x1f\x7f-\x9f]+$")
 
@@ -163,71 +153,3 @@ def segments_text(segments: tuple[object, ...]) -> tuple[str, int | None]:
         _TEXTS.clear()
     _TEXTS[segments] = (text, pos)
     return text, pos
-
-
-#: Characters kept as they are in a view key's path (RFC 3986 pchar + "/").
-PATH_SAFE = "/:@!$&'()*+,;=-._~"
-#: Longer view keys are hashed: Redis and Postgres take them, but a 2 KB key
-#: per page is waste, and the core rejects keys over 2048 characters.
-MAX_VIEW_KEY = 512
-
-
-def view_key_text(
-    key_prefix: str,
-    path: str,
-    args: Iterable[tuple[str, str]],
-    headers: Sequence[tuple[str, str]] = (),
-    ignore_query: Iterable[str] = (),
-) -> str:
-    """Return the cache key of an HTTP GET (see ``hydracache_sync.flask.view_key``).
-
-    ``<key_prefix>GET:<path>?<query>|<header>=<value>...``: the path is
-    percent-encoded, the query parameters are sorted by name (values of one
-    name keep their order) and each header adds its value. Keys over
-    ``MAX_VIEW_KEY`` characters become ``<key_prefix>GET:sha256:<hex>``.
-
-    Args:
-        key_prefix: Text put first.
-        path: The request path (script root included).
-        args: The query parameters, in request order.
-        headers: ``(name, value)`` of each header that separates entries.
-        ignore_query: ``fnmatch`` patterns of parameter names left out.
-    """
-    key = f"{key_prefix}GET:{quote(path, safe=PATH_SAFE)}"
-    ignored = tuple(ignore_query)
-    pairs = sorted(
-        (
-            pair
-            for pair in args
-            if not any(fnmatch.fnmatchcase(pair[0], p) for p in ignored)
-        ),
-        key=lambda pair: pair[0],
-    )
-    if pairs:
-        key += "?" + urlencode(pairs)
-    for name, value in headers:
-        key += f"|{name.lower()}={quote(value, safe='')}"
-    if len(key) > MAX_VIEW_KEY:
-        digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
-        key = f"{key_prefix}GET:sha256:{digest}"
-    return key
-
-
-#: Framework keys longer than this are hashed (the core takes up to 2048).
-FRAMEWORK_MAX_KEY = 512
-
-
-def framework_key(key: str) -> str:
-    """Return a framework's key as a core key: as it is, or hashed when unusual.
-
-    Django and Flask-Caching accept any string; the core refuses keys over
-    2048 characters, and control characters, NUL or lone surrogates would not
-    survive every tier. Such keys (and any over :data:`FRAMEWORK_MAX_KEY` characters)
-    become their printable start plus ``#sha256:`` and the digest of the
-    whole key, so distinct keys stay distinct.
-    """
-    if len(key) <= FRAMEWORK_MAX_KEY and key.isprintable():
-        return key
-    raw = key.encode("utf-8", "surrogatepass")
-    head = "".join(char for char in key[:64] if char.isprintable())
-    return f"{head}#sha256:{hashlib.sha256(raw).hexdigest()}"

@@ -295,6 +295,11 @@ def work():
     results.append(cache.get_or_load("cold", loader))
 
 threads = [threading.Thread(target=work) for _ in range(8)]
+# Subscribed before the race: a first subscription landing mid-load would
+# (rightly) make the loads stale and let a second process load.
+deadline = time.monotonic() + 10
+while not cache.listening and time.monotonic() < deadline:
+    time.sleep(0.01)
 print("ready", flush=True)
 while not client.exists(prefix + "go"):
     time.sleep(0.002)

@@ -55,13 +55,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ._appconfig import cache_from_settings, postgres_only_plan
 from ._cache import HydraCache
 from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key, framework_key
 from ._options import TTL, Expires
-from ._placement import TierPlan, TierTTLs
 from .errors import MissingDependencyError
-from .tiers.base import RemoteTier
-from .tiers.local import LocalStore
 
 try:
     from django.conf import settings
@@ -108,47 +106,12 @@ def _build_engine(location: str, options: Mapping[str, Any]) -> HydraCache:
     get = options.get
     secret_keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     codec = SignedPickleCodec(derive_key(str(key)) for key in secret_keys if key)
-    max_entry = get("MAX_ENTRY_SIZE")
-    local = (
-        LocalStore(get("MAX_BYTES", "64MB"))
-        if max_entry is None
-        else LocalStore(get("MAX_BYTES", "64MB"), max_entry)
+    return cache_from_settings(
+        options,
+        redis_url=location,
+        codec=codec,
+        plan=postgres_only_plan(location, get("POSTGRES_DSN")),
     )
-    shared: RemoteTier | None = None
-    durable: RemoteTier | None = None
-    try:
-        if location:
-            from .tiers.redis import RedisStore
-
-            shared = RedisStore.from_url(location, prefix=get("PREFIX", "hc:"))
-        if dsn := get("POSTGRES_DSN"):
-            from .tiers.postgres import PostgresStore
-
-            durable = PostgresStore(
-                dsn,
-                schema=get("POSTGRES_SCHEMA", "public"),
-                table=get("POSTGRES_TABLE", "hydracache"),
-            )
-        return HydraCache(
-            local,
-            shared=shared,
-            durable=durable,
-            # Postgres without Redis is the shared store (the default plan
-            # would keep MODERATE entries in each process's memory only).
-            plan=TierPlan(moderate="durable") if shared is None and durable else None,
-            promotion=TierTTLs(local=get("LOCAL_TTL", 60.0)),
-            codec=codec,
-            secret=get("SECRET"),
-            broadcast=bool(get("BROADCAST", True)),
-            lock=get("LOCK"),
-            on_tier_error=get("ON_TIER_ERROR", "degrade"),
-            compress=bool(get("COMPRESS", False)),
-        )
-    except BaseException:
-        for store in (shared, durable):
-            if store is not None:
-                store.close()
-        raise
 
 
 def engine_for(location: str, options: Mapping[str, Any]) -> HydraCache:

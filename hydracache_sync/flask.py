@@ -55,18 +55,15 @@ from __future__ import annotations
 import functools
 import time
 import weakref
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, cast
 
+from ._appconfig import DEFAULT_VIEW_TTL, cache_from_config, seconds_setting
 from ._cache import HydraCache
-from ._codec import Codec
 from ._keys import view_key_text
 from ._late import LateMemoized
-from ._placement import TierPlan, TierTTLs
 from .errors import ConfigError, MissingDependencyError
-from .tiers.base import RemoteTier
-from .tiers.local import LocalStore
 
 try:
     from flask import Flask, Response, current_app, has_app_context, request
@@ -85,7 +82,6 @@ R = TypeVar("R")
 #: The key of the cache in ``app.extensions``.
 EXTENSION_KEY = "hydracache"
 
-DEFAULT_VIEW_TTL = 300
 DEFAULT_KEY_PREFIX = "view:"
 #: Query parameters left out of view keys unless HYDRACACHE_IGNORE_QUERY says.
 DEFAULT_IGNORE_QUERY = ("utm_*",)
@@ -93,85 +89,6 @@ DEFAULT_IGNORE_QUERY = ("utm_*",)
 _CACHEABLE_METHODS = frozenset({"GET", "HEAD"})
 
 TagsArg = Iterable[str] | Callable[..., Iterable[str]]
-
-
-def _seconds(value: object, name: str) -> float | None:
-    """Return seconds from an int, float or timedelta; ``None`` stays ``None``."""
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ConfigError(f"{name} must be seconds >= 0 or a timedelta, not {value!r}")
-    return float(value)
-
-
-def cache_from_config(
-    config: Mapping[str, Any],
-    *,
-    codec: Codec | None = None,
-    plan: TierPlan | None = None,
-) -> HydraCache:
-    """Build a HydraCache from ``HYDRACACHE_*`` settings (see the module docs).
-
-    Args:
-        config: A mapping such as ``app.config``.
-        codec: The value codec (default: CBOR).
-        plan: Which tier each cost class lives in (default: ``TierPlan()``).
-
-    Returns:
-        A cache with a local tier, plus Redis and Postgres when configured.
-
-    Raises:
-        ConfigError: A setting is invalid (or the Postgres table is missing).
-        MissingDependencyError: A configured tier's driver is not installed.
-        TierUnavailableError: Postgres cannot be reached at construction.
-    """
-    get = config.get
-    max_entry = get("HYDRACACHE_MAX_ENTRY_SIZE")
-    local = (
-        LocalStore(get("HYDRACACHE_MAX_BYTES", "64MB"))
-        if max_entry is None
-        else LocalStore(get("HYDRACACHE_MAX_BYTES", "64MB"), max_entry)
-    )
-    shared: RemoteTier | None = None
-    durable: RemoteTier | None = None
-    try:
-        if url := get("HYDRACACHE_REDIS_URL"):
-            from .tiers.redis import RedisStore
-
-            shared = RedisStore.from_url(url, prefix=get("HYDRACACHE_PREFIX", "hc:"))
-        if dsn := get("HYDRACACHE_POSTGRES_DSN"):
-            from .tiers.postgres import PostgresStore
-
-            durable = PostgresStore(
-                dsn,
-                schema=get("HYDRACACHE_POSTGRES_SCHEMA", "public"),
-                table=get("HYDRACACHE_POSTGRES_TABLE", "hydracache"),
-            )
-        return HydraCache(
-            local,
-            shared=shared,
-            durable=durable,
-            plan=plan,
-            promotion=TierTTLs(local=get("HYDRACACHE_LOCAL_TTL", 60.0)),
-            default_ttl=_seconds(
-                get("HYDRACACHE_DEFAULT_TTL", DEFAULT_VIEW_TTL),
-                "HYDRACACHE_DEFAULT_TTL",
-            ),
-            on_tier_error=get("HYDRACACHE_ON_TIER_ERROR", "degrade"),
-            secret=get("HYDRACACHE_SECRET"),
-            compress=bool(get("HYDRACACHE_COMPRESS", False)),
-            codec=codec,
-            lock=get("HYDRACACHE_LOCK"),
-            stale_while_revalidate=get("HYDRACACHE_STALE_WHILE_REVALIDATE"),
-            broadcast=bool(get("HYDRACACHE_BROADCAST", True)),
-        )
-    except BaseException:
-        for store in (shared, durable):
-            if store is not None:
-                store.close()
-        raise
 
 
 def _app_cache() -> HydraCache:
@@ -424,7 +341,7 @@ def cached_view(
     Raises:
         ConfigError: A bad ``ttl``, ``vary`` or ``key_prefix``.
     """
-    view_ttl = _seconds(ttl, "ttl")
+    view_ttl = seconds_setting(ttl, "ttl")
     if isinstance(vary, str):
         vary = (vary,)
     vary = tuple(vary)
@@ -459,7 +376,7 @@ def cached_view(
             cache = _app_cache()
             seconds = view_ttl
             if seconds is None:
-                seconds = _seconds(
+                seconds = seconds_setting(
                     app.config.get("HYDRACACHE_DEFAULT_TTL", DEFAULT_VIEW_TTL),
                     "HYDRACACHE_DEFAULT_TTL",
                 )

@@ -39,11 +39,11 @@ from collections.abc import Callable, Mapping
 from types import CodeType, FrameType
 from typing import Any
 
+from ._appconfig import cache_from_config, postgres_only_plan
 from ._cache import HydraCache as Engine
 from ._codec import CborCodec, Codec
 from ._frameworks import EngineRegistry, SignedPickleCodec, derive_key, framework_key
 from ._options import TTL, Expires
-from ._placement import TierPlan
 from .errors import MissingDependencyError
 
 try:
@@ -168,14 +168,9 @@ def _wrapper_frame(name: str) -> FrameType | None:
 
 
 def _build(config: Mapping[str, Any], codec: Codec) -> Engine:
-    from .flask import cache_from_config
-
-    # Postgres without Redis: it is the shared store (the default plan would
-    # keep MODERATE entries in each process's memory only).
-    only_durable = config.get("HYDRACACHE_POSTGRES_DSN") and not config.get(
-        "HYDRACACHE_REDIS_URL"
+    plan = postgres_only_plan(
+        config.get("HYDRACACHE_REDIS_URL"), config.get("HYDRACACHE_POSTGRES_DSN")
     )
-    plan = TierPlan(moderate="durable") if only_durable else None
     return cache_from_config(config, codec=codec, plan=plan)
 
 

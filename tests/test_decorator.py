@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-import hydracache_sync._decorator as decorator_module
+import hydracache_sync._cached as cached_module
 from hydracache_sync import (
     CachedFunction,
     ConfigError,
@@ -54,7 +54,7 @@ def _cache() -> HydraCache:
 @pytest.fixture(name="default_cache")
 def _default_cache() -> Iterator[HydraCache]:
     """A fresh process-wide default, restored afterwards."""
-    previous = decorator_module._default
+    previous = cached_module._default
     fresh = HydraCache.local()
     set_default_cache(fresh)
     yield fresh
@@ -380,7 +380,7 @@ class TestOptions:
         self, cache: HydraCache, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """The remembered keys never exceed two generations of their cap."""
-        monkeypatch.setattr(decorator_module, "_MEMO_SIZE", 8)
+        monkeypatch.setattr(cached_module, "_MEMO_SIZE", 8)
         load, _ = counted(cache)
         for n in range(50):
             load(n)
@@ -656,7 +656,7 @@ print(load.cache_key(decimal.Decimal("0.1"), "héllo"))
 class TestDefaultCache:
     def test_lazy_default(self) -> None:
         """get_default_cache() creates one local cache and returns it after."""
-        previous = decorator_module._default
+        previous = cached_module._default
         set_default_cache(None)
         try:
             first = get_default_cache()

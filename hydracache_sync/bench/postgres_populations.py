@@ -10,8 +10,6 @@ connection.
 from __future__ import annotations
 
 import contextlib
-import os
-import platform
 import time
 from typing import Any
 
@@ -21,17 +19,13 @@ from .local import VALUE
 from .populations import CHUNK, batches, population_settings, walk
 from .redis_populations import (
     BATCH,
-    EVICT_ROW,
-    EVICTING,
-    MANY_EVICT_ROW,
-    MANY_TTL_ROW,
-    POPULATION,
-    TTL_ROW,
+    add_reader_rows,
     in_batches,
-    readers,
+    population_title,
+    reader_targets,
     remote_keys,
 )
-from .report import Report, Target
+from .report import Report
 from .servers import PostgresSandbox, resolve_postgres_dsn
 
 __all__ = ["postgres_population_report"]
@@ -85,39 +79,17 @@ def postgres_population_report(
             cur.execute(many, (group,))
             return cur.fetchall()
 
-        by_ttl, by_eviction = readers(cache)
-        many_ttl, many_eviction = readers(cache)
-        hit_base = "psycopg2 SELECT value"
-        harness.group(
-            "hit",
-            baseline=hit_base,
-            title=(
-                f"durable hit, {POPULATION:,} keys shuffled, {size}-byte "
-                "envelopes, local copy gone (ns per read)"
+        add_reader_rows(
+            harness,
+            cache,
+            keys,
+            tier="durable",
+            size=size,
+            hit=("psycopg2 SELECT value", walk(select, keys), "autocommit"),
+            many=(
+                f"psycopg2 ANY(%s) ({BATCH} keys)",
+                batches(select_many, in_batches(keys)),
             ),
-        )
-        harness.add("hit", hit_base, walk(select, keys), ops=CHUNK, note="autocommit")
-        harness.add("hit", TTL_ROW, walk(by_ttl.get, keys), ops=CHUNK)
-        harness.add(
-            "hit",
-            EVICT_ROW,
-            walk(by_eviction.get, keys),
-            ops=CHUNK,
-            note=f"a {EVICTING // 1024} KB local tier",
-        )
-        many_base = f"psycopg2 ANY(%s) ({BATCH} keys)"
-        harness.group(
-            "many",
-            baseline=many_base,
-            title=(
-                f"get_many({BATCH}) over {POPULATION:,} keys shuffled, {size}-byte "
-                "envelopes, none local (ns per call)"
-            ),
-        )
-        harness.add("many", many_base, batches(select_many, in_batches(keys)))
-        harness.add("many", MANY_TTL_ROW, batches(many_ttl.get_many, in_batches(keys)))
-        harness.add(
-            "many", MANY_EVICT_ROW, batches(many_eviction.get_many, in_batches(keys))
         )
         bar.total = harness.planned_steps()
         try:
@@ -129,34 +101,10 @@ def postgres_population_report(
             with contextlib.suppress(Exception):
                 item.close()
         dropped = sandbox.drop()
-    by_name = {g.name: g for g in results}
     report = Report(
-        title=(
-            f"durable tier on Postgres over {POPULATION:,} keys "
-            f"({'quick, ' if quick else ''}{settings.rounds} rounds, loopback, "
-            f"Python {platform.python_version()}, {os.cpu_count()} CPUs)"
-        ),
+        title=population_title("durable tier on Postgres", quick, settings.rounds),
         groups=results,
-        targets=[
-            Target(
-                "durable hit (tiny local TTL) / SELECT",
-                by_name["hit"].ratio(TTL_ROW),
-                "<=",
-                1.2,
-            ),
-            Target(
-                "durable hit (evicted) / SELECT",
-                by_name["hit"].ratio(EVICT_ROW),
-                "<=",
-                1.2,
-            ),
-            Target(
-                f"get_many({BATCH}) / ANY(%s)",
-                by_name["many"].ratio(MANY_TTL_ROW),
-                "<=",
-                1.5,
-            ),
-        ],
+        targets=reader_targets(results, "durable", "SELECT", "ANY(%s)"),
         notes=[
             f"each single-key body: {CHUNK} reads walking a fixed shuffled permutation",
             f"value: a 5-field user dict; {size}-byte envelope in Postgres",

@@ -17,13 +17,21 @@ from collections.abc import Callable
 from typing import Any
 
 from .display import Progress
-from .harness import Harness
+from .harness import Body, Harness
 from .local import VALUE
 from .populations import CHUNK, batches, population_settings, shuffled, walk
-from .report import Report, Target
+from .report import GroupResult, Report, Target
 from .servers import GONE, RedisSandbox, resolve_redis_url
 
-__all__ = ["EVICTING", "POPULATION", "redis_population_report", "remote_keys"]
+__all__ = [
+    "EVICTING",
+    "POPULATION",
+    "add_reader_rows",
+    "population_title",
+    "reader_targets",
+    "redis_population_report",
+    "remote_keys",
+]
 
 POPULATION = 10_000
 BATCH = 100
@@ -49,6 +57,100 @@ def readers(make: Callable[..., Any]) -> tuple[Any, Any]:
     from .. import LocalStore, TierTTLs
 
     return make(promotion=TierTTLs(local=GONE)), make(local=LocalStore(EVICTING))
+
+
+def add_reader_rows(
+    harness: Harness,
+    cache: Callable[..., Any],
+    keys: list[str],
+    *,
+    tier: str,
+    size: int,
+    hit: tuple[str, Body, str],
+    many: tuple[str, Body],
+) -> list[Any]:
+    """Add the hit and ``get_many`` groups of a remote tier; return the readers.
+
+    Args:
+        harness: Where the rows go.
+        cache: Builds a reader over the tier (``HydraCache`` keyword arguments).
+        keys: The population, in its shuffled order.
+        tier: How titles name the tier (``"shared-tier"``, ``"durable"``).
+        size: The bytes of one stored envelope.
+        hit: The raw single-key baseline: row name, body and note.
+        many: The raw ``BATCH``-key baseline: row name and body.
+    """
+    by_ttl, by_eviction = readers(cache)
+    many_ttl, many_eviction = readers(cache)
+    hit_base, hit_body, hit_note = hit
+    harness.group(
+        "hit",
+        baseline=hit_base,
+        title=(
+            f"{tier} hit, {POPULATION:,} keys shuffled, {size}-byte "
+            "envelopes, local copy gone (ns per read)"
+        ),
+    )
+    harness.add("hit", hit_base, hit_body, ops=CHUNK, note=hit_note)
+    harness.add("hit", TTL_ROW, walk(by_ttl.get, keys), ops=CHUNK)
+    harness.add(
+        "hit",
+        EVICT_ROW,
+        walk(by_eviction.get, keys),
+        ops=CHUNK,
+        note=f"a {EVICTING // 1024} KB local tier",
+    )
+    many_base, many_body = many
+    harness.group(
+        "many",
+        baseline=many_base,
+        title=(
+            f"get_many({BATCH}) over {POPULATION:,} keys shuffled, {size}-byte "
+            "envelopes, none local (ns per call)"
+        ),
+    )
+    harness.add("many", many_base, many_body)
+    harness.add("many", MANY_TTL_ROW, batches(many_ttl.get_many, in_batches(keys)))
+    harness.add(
+        "many", MANY_EVICT_ROW, batches(many_eviction.get_many, in_batches(keys))
+    )
+    return [by_ttl, by_eviction, many_ttl, many_eviction]
+
+
+def reader_targets(
+    results: list[GroupResult], tier: str, one: str, many: str
+) -> list[Target]:
+    """The targets of a remote tier's readers against its raw baselines."""
+    by_name = {g.name: g for g in results}
+    return [
+        Target(
+            f"{tier} hit (tiny local TTL) / {one}",
+            by_name["hit"].ratio(TTL_ROW),
+            "<=",
+            1.2,
+        ),
+        Target(
+            f"{tier} hit (evicted) / {one}",
+            by_name["hit"].ratio(EVICT_ROW),
+            "<=",
+            1.2,
+        ),
+        Target(
+            f"get_many({BATCH}) / {many}",
+            by_name["many"].ratio(MANY_TTL_ROW),
+            "<=",
+            1.5,
+        ),
+    ]
+
+
+def population_title(what: str, quick: bool, rounds: int) -> str:
+    """The report title of a remote tier's population run."""
+    return (
+        f"{what} over {POPULATION:,} keys "
+        f"({'quick, ' if quick else ''}{rounds} rounds, loopback, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs)"
+    )
 
 
 def redis_population_report(
@@ -80,82 +182,33 @@ def redis_population_report(
         client = raw.client
         value_keys = [raw.value_key(key) for key in keys]
         size = len(client.get(value_keys[0]) or b"")
-        by_ttl, by_eviction = readers(cache)
-        many_ttl, many_eviction = readers(cache)
-
-        hit_base = "redis-py GET"
-        harness.group(
-            "hit",
-            baseline=hit_base,
-            title=(
-                f"shared-tier hit, {POPULATION:,} keys shuffled, {size}-byte "
-                "envelopes, local copy gone (ns per read)"
+        reader_list = add_reader_rows(
+            harness,
+            cache,
+            keys,
+            tier="shared-tier",
+            size=size,
+            hit=("redis-py GET", walk(client.get, value_keys), ""),
+            many=(
+                f"redis-py MGET ({BATCH} keys)",
+                batches(client.mget, in_batches(value_keys)),
             ),
-        )
-        harness.add("hit", hit_base, walk(client.get, value_keys), ops=CHUNK)
-        harness.add("hit", TTL_ROW, walk(by_ttl.get, keys), ops=CHUNK)
-        harness.add(
-            "hit",
-            EVICT_ROW,
-            walk(by_eviction.get, keys),
-            ops=CHUNK,
-            note=f"a {EVICTING // 1024} KB local tier",
-        )
-        many_base = f"redis-py MGET ({BATCH} keys)"
-        harness.group(
-            "many",
-            baseline=many_base,
-            title=(
-                f"get_many({BATCH}) over {POPULATION:,} keys shuffled, {size}-byte "
-                "envelopes, none local (ns per call)"
-            ),
-        )
-        harness.add("many", many_base, batches(client.mget, in_batches(value_keys)))
-        harness.add("many", MANY_TTL_ROW, batches(many_ttl.get_many, in_batches(keys)))
-        harness.add(
-            "many", MANY_EVICT_ROW, batches(many_eviction.get_many, in_batches(keys))
         )
         bar.total = harness.planned_steps()
         try:
             results = harness.run()
         finally:
             bar.close()
-        local_hits = sum(
-            r.stats().local_hits for r in (by_ttl, by_eviction, many_ttl, many_eviction)
-        )
+        local_hits = sum(r.stats().local_hits for r in reader_list)
     finally:
         for item in reversed(closers):
             with contextlib.suppress(Exception):
                 item.close()
         left = sandbox.remove()
-    by_name = {g.name: g for g in results}
     report = Report(
-        title=(
-            f"shared tier on Redis over {POPULATION:,} keys "
-            f"({'quick, ' if quick else ''}{settings.rounds} rounds, loopback, "
-            f"Python {platform.python_version()}, {os.cpu_count()} CPUs)"
-        ),
+        title=population_title("shared tier on Redis", quick, settings.rounds),
         groups=results,
-        targets=[
-            Target(
-                "shared-tier hit (tiny local TTL) / GET",
-                by_name["hit"].ratio(TTL_ROW),
-                "<=",
-                1.2,
-            ),
-            Target(
-                "shared-tier hit (evicted) / GET",
-                by_name["hit"].ratio(EVICT_ROW),
-                "<=",
-                1.2,
-            ),
-            Target(
-                f"get_many({BATCH}) / MGET",
-                by_name["many"].ratio(MANY_TTL_ROW),
-                "<=",
-                1.5,
-            ),
-        ],
+        targets=reader_targets(results, "shared-tier", "GET", "MGET"),
         notes=[
             f"each single-key body: {CHUNK} reads walking a fixed shuffled permutation",
             f"value: a 5-field user dict; {size}-byte envelope in Redis",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import itertools
 import math
 import pathlib
 import pickle
@@ -358,6 +359,51 @@ class SharedCacheContract:
         expected = ["gone"] * 5 + ["keep", "gone"]
         seen = [[cache.get(key, "gone") for key in tags] for cache in (one, two)]
         assert [expected, expected] == seen
+
+    def test_a_write_leaves_no_older_value_in_any_tier(self, stack: Stack) -> None:
+        """Whatever tier the old value lived in (Expires.NEVER, EXPENSIVE,
+        MODERATE), a write of any cost (set, a cached None, set_many, add,
+        incr) leaves each remote tier holding nothing or the value the writer
+        now reads: one stored in a faster base tier removes the key from the
+        slower ones, so no process reads the old value."""
+        writes: dict[str, Callable[[HydraCache, str, Cost], object]] = {
+            "set": lambda c, k, cost: c.set(k, 2, ttl=100, cost=cost),
+            "None": lambda c, k, cost: c.set(k, None, ttl=100, cost=cost),
+            "set_many": lambda c, k, cost: c.set_many({k: 2}, ttl=100, cost=cost),
+            "add": lambda c, k, cost: c.add(k, 2, ttl=100, cost=cost),
+            "incr": lambda c, k, cost: c.incr(k, initial=1, ttl=100, cost=cost),
+        }
+        olds: dict[str, dict[str, Any]] = {
+            "never": {"ttl": Expires.NEVER},
+            "expensive": {"ttl": 1000, **EXPENSIVE},
+            "moderate": {"ttl": 1000, "cost": Cost.MODERATE},
+        }
+        writer = stack.cache()
+        alone = [  # one cache per remote tier, reading that tier only
+            HydraCache(
+                local=LocalStore(timer=stack.clock),
+                clock=stack.clock,
+                broadcast=False,
+                **{probe.role.value: probe.store()},
+            )
+            for probe in stack.probes
+        ]
+        seen = []
+        for (verb, write), (old, placed), cost in itertools.product(
+            writes.items(), olds.items(), Cost
+        ):
+            key = f"{verb}:{old}:{cost.name}"
+            writer.set(key, 10, **placed)
+            write(writer, key, cost)
+            current = writer.get(key, "absent")
+            for reader in alone:
+                reader.local_store.clear()
+            values = [reader.get(key, "absent") for reader in alone]
+            seen.append((key, [v for v in values if v not in ("absent", current)]))
+        for reader in alone:
+            reader.close()
+        stale = [(key, values) for key, values in seen if values]
+        assert [] == stale, stale
 
     def test_secret_mismatch_is_a_miss(self, stack: Stack) -> None:
         """With ``secret=``, entries signed with another secret (or none) are

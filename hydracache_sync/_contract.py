@@ -129,6 +129,13 @@ def held(seconds: list[float | None]) -> list[bool]:
     return [s is not None for s in seconds]
 
 
+def _alone(stack: Stack, probe: TierProbe) -> HydraCache:
+    """A cache reading ``probe``'s tier only (closed by the caller)."""
+    tier: dict[str, Any] = {probe.role.value: probe.store()}
+    local = LocalStore(timer=stack.clock)
+    return HydraCache(local=local, clock=stack.clock, broadcast=False, **tier)
+
+
 def remote_hits(stats: CacheStats) -> int:
     """Hits in any remote tier."""
     return stats.shared_hits + stats.durable_hits
@@ -379,15 +386,7 @@ class SharedCacheContract:
             "moderate": {"ttl": 1000, "cost": Cost.MODERATE},
         }
         writer = stack.cache()
-        alone = [  # one cache per remote tier, reading that tier only
-            HydraCache(
-                local=LocalStore(timer=stack.clock),
-                clock=stack.clock,
-                broadcast=False,
-                **{probe.role.value: probe.store()},
-            )
-            for probe in stack.probes
-        ]
+        alone = [_alone(stack, probe) for probe in stack.probes]
         seen = []
         for (verb, write), (old, placed), cost in itertools.product(
             writes.items(), olds.items(), Cost

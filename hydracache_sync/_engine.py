@@ -338,8 +338,8 @@ class Engine(AtomicVerbs):
         check_key(key)
         opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
         self._writes.write(key, value, opts)
-        if opts.base > 0:
-            # Other processes may hold a local copy of the old value.
+        if self._remotes:
+            # Other processes may hold a local copy of the old remote value.
             self._coherence.notify_write(key)
 
     put = set

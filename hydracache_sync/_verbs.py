@@ -11,7 +11,8 @@ expiry): a counter is an ordinary entry whose value is an ``int``, readable by
 ``get`` in every process. On the local tier (no remote base) the same steps
 run under the cache's write lock.
 
-The faster tiers then get the same bounded copy as after ``set``, and other
+The faster tiers then get the same bounded copy as after ``set``, the slower
+ones lose the key (as after ``set``: no older value survives below), and other
 processes are told to drop their local copy.
 """
 
@@ -29,6 +30,7 @@ from ._placement import Cost
 from ._remotes import bounded
 from ._stats import INVALIDATIONS
 from ._types import UNSET, Unset
+from ._writes import remove_below
 from .errors import TierError, TierUnavailableError
 from .tiers.base import Stored, Swapping
 
@@ -307,6 +309,9 @@ class AtomicVerbs:
                 write, result = change(current)
                 if write is not None:
                     self._put_local(key, write, opts)
+            if write is not None and self._remotes:
+                remove_below(self._remotes, 0, (key,))
+                self._coherence.notify_write(key)
             return result
         remote = self._remotes[position - 1]
         store = remote.store
@@ -361,16 +366,21 @@ class AtomicVerbs:
         )
 
     def _drop(self, key: str, remote: Any, position: int) -> None:
-        """Remove ``key`` (a write with ttl 0) from its base tier and above."""
+        """Remove ``key`` (a write with ttl 0) from every tier."""
         for index in range(position, 0, -1):
             upper = self._remotes[index - 1]
             upper.guard.call(upper.store.delete, key, default=False)
+        if position < len(self._remotes):
+            remove_below(self._remotes, position, (key,))
         with self._lock:
             self._drops.drop(Invalidation(DELETE, key))
         self._coherence.publish(Invalidation(DELETE, key))
 
     def _after_write(self, key: str, write: _Write, data: bytes, position: int) -> None:
-        """Put bounded copies in the faster remote tiers; drop the local copy."""
+        """Put bounded copies in the faster remote tiers, remove the key from
+        the slower ones (see ``remove_below``); drop the local copy."""
+        if position < len(self._remotes):
+            remove_below(self._remotes, position, (key,))
         for index in range(position - 1, 0, -1):
             upper = self._remotes[index - 1]
             upper.guard.call(

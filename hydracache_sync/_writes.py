@@ -1,7 +1,9 @@
 """The write path: encode once, check-and-set, write the tiers, undo an overtaken write.
 
 A value is encoded once and the same bytes go to its base tier and to every
-faster remote tier (bounded copies), then into the local tier. A load's write
+faster remote tier (bounded copies), then into the local tier; the key is
+removed from every slower tier, whose older value would otherwise be read once
+the new one expires (see :func:`remove_below`). A load's write
 first asks the shared tier, when it keeps generations, to store only if no
 invalidation happened since the load began; a write that an invalidation
 overtook anyway is undone.
@@ -16,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from . import _stats as S
-from ._coherence import LocalDrops
+from ._coherence import DELETE, LocalDrops
 from ._framing import Framing
 from ._keys import check_key
 from ._options import Resolved
@@ -26,7 +28,31 @@ from ._stats import Counters
 from .tiers.base import StoreItem, Versioned
 from .tiers.local import LocalStore
 
-__all__ = ["Writes"]
+__all__ = ["Writes", "remove_below"]
+
+
+def remove_below(remotes: Sequence[Remote], base: int, keys: Sequence[str]) -> None:
+    """Remove ``keys`` from the remote tiers slower than position ``base``.
+
+    A write stores its value in its base tier and the faster ones; the tiers
+    below may hold an older value (stored with another cost or with
+    ``Expires.NEVER``), read as soon as the new copies expire or by a process
+    that misses above. One round trip per slower tier. A tier that fails gets
+    the delete queued for replay, as an invalidation (coalesced with other
+    removals of the key, delivered before this cache's next call to that tier):
+    a skipped delete would leave the old value there for good.
+
+    Raises:
+        TierError: A slower tier failed in strict mode.
+    """
+    for remote in remotes[base:]:
+        if len(keys) == 1:
+            key = keys[0]
+            remote.guard.invalidate(remote.store.delete, key, key=("tier", DELETE, key))
+        else:
+            remote.guard.invalidate(
+                remote.store.delete_many, keys, key=("tier", "delete_many", *keys)
+            )
 
 
 class Writes:
@@ -151,6 +177,8 @@ class Writes:
                     default=None,
                 )
                 written.append(remote)
+        if base < len(self._remotes):
+            remove_below(self._remotes, base, (key,))
         local_ttl = ttl if base == 0 else bounded(ttl, self._local_bound)
         grace = opts.grace
         if opts.early is not None and local_ttl is not None and load_time > 0:
@@ -200,6 +228,8 @@ class Writes:
             for k, v in mapping.items()
         ]
         base = opts.base
+        # A value whose ttl is 0 removes its key from every tier, as in write().
+        gone = [key for key, value, *_ in prepared if opts.entry_ttl(value) == 0]
         for position in range(base, 0, -1):
             remote = self._remotes[position - 1]
             items = []
@@ -214,6 +244,10 @@ class Writes:
                 items.append(StoreItem(key, data, capped, opts.tags, negative))
             if items:
                 remote.guard.call(remote.store.set_many, items, default=None)
+        if gone and base > 0:
+            remove_below(self._remotes[:base], 0, gone)
+        if base < len(self._remotes) and prepared:
+            remove_below(self._remotes, base, [key for key, *_ in prepared])
         with self._lock:
             for key, value, size, _ in prepared:
                 entry_ttl = opts.entry_ttl(value)
@@ -228,6 +262,6 @@ class Writes:
                     self._store.put(key, value, size, local_ttl, opts.tags)
                 else:
                     self._store.delete(key)
-        if base > 0:
+        if self._remotes:  # the old value may be copied in other processes
             for key, *_ in prepared:
                 self._notify_write(key)

@@ -334,13 +334,16 @@ class Engine(AtomicVerbs):
             CodecError: ``value`` cannot be encoded; nothing is stored.
             InvalidKey: ``key`` is not a usable key.
         """
-        self._ensure_open()
+        if self._closed:
+            self._ensure_open()
         check_key(key)
         opts = self._resolve(options, ttl, tags, cost, negative_ttl, compress)
+        if not self._remotes:  # a memory-only cache
+            self._writes.write_local(key, value, opts)
+            return
         self._writes.write(key, value, opts)
-        if self._remotes:
-            # Other processes may hold a local copy of the old remote value.
-            self._coherence.notify_write(key)
+        # Other processes may hold a local copy of the old remote value.
+        self._coherence.notify_write(key)
 
     put = set
 

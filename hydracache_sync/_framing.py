@@ -131,6 +131,11 @@ class Framing:
         )
         return size, data
 
+    @property
+    def stores_plain_unencoded(self) -> bool:
+        """Whether a plain value (``_sizing.plain_size``) is valid without encoding."""
+        return self._plain_ok
+
     def native_negative(self, value: Any) -> bool:
         """Tell whether a tier may keep ``value`` as a flag (``negative=True``).
 

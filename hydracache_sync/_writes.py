@@ -24,6 +24,7 @@ from ._keys import check_key
 from ._options import Resolved
 from ._remotes import Remote, bounded
 from ._singleflight import Flight, SingleFlight
+from ._sizing import plain_size
 from ._stats import Counters
 from .tiers.base import StoreItem, Versioned
 from .tiers.local import LocalStore
@@ -102,6 +103,7 @@ class Writes:
         self._may_copy_locally = may_copy_locally
         self._delete = delete
         self._notify_write = notify_write
+        self._plain_unencoded = framing.stores_plain_unencoded
 
     def write(
         self,
@@ -211,6 +213,32 @@ class Writes:
                 remote.guard.call(remote.store.delete, key, default=False)
             with self._lock:
                 self._drops.settle(key)
+
+    def write_local(self, key: str, value: Any, opts: Resolved) -> None:
+        """Store one value in a cache without remote tiers (memory-only).
+
+        What :meth:`write` does there, without its remote and load branches:
+        a plain value is sized, not encoded; an in-flight load of the key is
+        still detached (its result is stale now).
+
+        Raises:
+            CodecError: ``value`` cannot be encoded; nothing is stored.
+        """
+        if (
+            value is None
+            or not self._plain_unencoded
+            or (size := plain_size(value)) < 0
+        ):
+            size = self._framing.encode(key, value, opts, envelope=False)[0]
+        ttl = opts.entry_ttl(value)
+        if ttl == 0:
+            self._delete(key)
+            return
+        with self._lock:
+            flight = self._flights.detach_key(key)
+            if flight is not None:
+                self._drops.unsettle(flight)
+            self._store.put(key, value, size, ttl, opts.tags, opts.grace)
 
     def write_many(self, mapping: Mapping[str, Any], opts: Resolved) -> None:
         """Store several values; all are encoded first, so a bad one stores none.

@@ -418,6 +418,7 @@ class TestLocalWildcards:
     def test_index_follows_eviction_and_clear(self) -> None:
         """Evicted and cleared keys leave the index; the index finds the rest."""
         store = LocalStore(max_bytes=60_000)  # ~100 entries of ~600 bytes
+        assert 0 == store.invalidate_pattern("u:none:*")  # builds the index
         for n in range(400):
             store.put(f"u:{n % 7}:i:{n}", n, 10, None)
         live = set(store.entries)
@@ -429,9 +430,27 @@ class TestLocalWildcards:
         store.clear()
         assert ({}, {}) == (store._dir_keys, store._dir_children)
 
+    def test_index_is_built_by_the_first_prefix_invalidation(self) -> None:
+        """Writes do no index work until a prefix is invalidated; then it is exact."""
+        store = LocalStore(max_bytes=60_000)
+        for n in range(400):
+            store.put(f"u:{n % 7}:i:{n}", n, 10, None)
+        assert ({}, {}) == (store._dir_keys, store._dir_children)
+        assert 0 < store.invalidate_pattern("u:3:*")
+        for n in range(400, 800):
+            store.put(f"u:{n % 7}:i:{n}", n, 10, None)
+        live = set(store.entries)
+        for directory in ("u:2:", "u:3:"):
+            expected = {k for k in live if k.startswith(directory)}
+            assert expected == set(store._keys_with_prefix(directory))
+        for key in list(store.entries):
+            store.delete(key)
+        assert ({}, {}) == (store._dir_keys, store._dir_children)
+
     def test_overwrite_and_oversize_keep_the_index(self) -> None:
         """Overwriting keeps a key indexed once; an oversize overwrite unindexes it."""
         store = LocalStore(max_bytes=10_000, max_entry_size=1000)
+        assert 0 == store.invalidate_pattern("x:*")  # builds the index
         store.put("a:b", 1, 1, None)
         store.put("a:b", 2, 1, None)
         assert ["a:b"] == store._keys_with_prefix("a:")

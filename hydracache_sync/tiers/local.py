@@ -24,7 +24,9 @@ literal prefix (the text before its first ``*``): keys are indexed by their
 only the ``users:42`` subtree; ``"users:4*"`` visits the ``users`` directory's
 own keys and its children whose name starts with ``4``. The index is kept
 under the write lock by ``put`` (new keys only) and ``_remove``; reads never
-touch it. A pattern starting with ``*`` still scans every key.
+touch it. It is built (one pass over the keys) by the first invalidation with
+a literal prefix, so a cache that never has one does no index work on writes.
+A pattern starting with ``*`` still scans every key.
 """
 
 from __future__ import annotations
@@ -158,6 +160,9 @@ class LocalStore:
         # index for one-key dirs. The root (keys without ':') is ``None``.
         self._dir_keys: dict[str | None, str | set[str]] = {}
         self._dir_children: dict[str | None, str | set[str]] = {}
+        # Built by the first prefix invalidation, kept from then on: a cache
+        # that never invalidates by prefix never pays for it on writes.
+        self._indexed = False
         # (stale_until, key): the key, not the entry, so that an evicted
         # entry's value is not kept alive by the heap until compaction.
         self._deadlines: list[tuple[float, str]] = []
@@ -279,7 +284,7 @@ class LocalStore:
                 # An overwrite re-enters through the window, keeping its mark.
                 self._remove(old, unindex=False)  # the key stays indexed
             if size > self.max_entry_size:
-                if old is not None:
+                if old is not None and self._indexed:
                     self._unindex(key)
                 self._listener.oversize()
                 return False
@@ -294,7 +299,7 @@ class LocalStore:
                 self._purge_expired(now)
             self.entries[key] = entry
             evicted = self._policy.add(entry)
-            if old is None:
+            if old is None and self._indexed:
                 self._index(key)
             for tag in tags:
                 self._tags.setdefault(tag, set()).add(key)
@@ -382,7 +387,7 @@ class LocalStore:
         """Remove an entry the policy no longer holds from the dict and indexes."""
         key = entry.key
         del self.entries[key]
-        if unindex:
+        if unindex and self._indexed:
             self._unindex(key)
         for tag in entry.tags:
             keys = self._tags.get(tag)
@@ -454,6 +459,10 @@ class LocalStore:
 
     def _keys_with_prefix(self, prefix: str) -> list[str]:
         """Return every key starting with ``prefix`` (non-empty), via the index."""
+        if not self._indexed:
+            self._indexed = True
+            for key in self.entries:
+                self._index(key)
         cut = prefix.rfind(":")
         directory = prefix[:cut] if cut >= 0 else None
         partial = prefix[cut + 1 :]  # the unfinished last segment (may be "")

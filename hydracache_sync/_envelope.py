@@ -41,6 +41,7 @@ __all__ = [
     "pack",
     "trusted_negative",
     "unpack",
+    "unpack_plain",
 ]
 
 MAGIC = 0xC8
@@ -125,6 +126,18 @@ def is_negative(data: bytes) -> bool:
 def is_signed(data: bytes) -> bool:
     """Tell whether ``data`` claims a signature (without verifying it)."""
     return len(data) >= _HEADER.size and bool(data[2] & F_SIGNED)
+
+
+def unpack_plain(data: bytes) -> tuple[float | None, bytes] | None:
+    """Return ``(expires_at, body)`` of the common unsigned, flagless, tagless form.
+
+    ``None`` for any other bytes (:func:`unpack` then verifies them). Only for
+    a cache without a secret: the form carries no MAC. A plain tuple, not an
+    :class:`Unpacked`, as this is the remote hit path.
+    """
+    if data[:3] == _PLAIN and data[11:13] == b"\0\0":
+        return _EXPIRES.unpack_from(data, 3)[0] or None, data[13:]
+    return None
 
 
 def unpack(

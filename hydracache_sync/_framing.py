@@ -17,7 +17,14 @@ from typing import Any, NamedTuple
 
 from ._codec import CborCodec, Codec
 from ._compress import decompress, maybe_compress
-from ._envelope import F_GZIP, F_NEGATIVE, CorruptEnvelope, pack, unpack
+from ._envelope import (
+    F_GZIP,
+    F_NEGATIVE,
+    CorruptEnvelope,
+    pack,
+    unpack,
+    unpack_plain,
+)
 from ._options import Resolved
 from ._sizing import measure, plain_size
 from ._stats import DECODE_ERRORS, Counters
@@ -25,6 +32,8 @@ from .errors import ConfigError
 from .tiers.base import NativeNegative, Stored
 
 __all__ = ["MIN_SECRET", "Found", "Framing", "check_secret"]
+
+_NO_TAGS: frozenset[str] = frozenset()
 
 #: The shortest HMAC secret accepted, in bytes (UTF-8 for a ``str``).
 MIN_SECRET = 16
@@ -151,6 +160,17 @@ class Framing:
         """Return the value in ``data``, or None (counted when the bytes are bad)."""
         if isinstance(data, NativeNegative):
             return self._native_negative(key, data, trusted, position)
+        plain = None if self._secret is not None else unpack_plain(data)
+        if plain is not None:  # the common form: one slice, no flags to read
+            expires_at, body = plain
+            if expires_at is not None and expires_at <= self.clock():
+                return None
+            try:
+                value = self.codec.decode(body)
+            except ValueError:
+                self._counters.add(DECODE_ERRORS)
+                return None
+            return Found(value, expires_at, _NO_TAGS, measure(value), data, position)
         try:
             body, flags, expires_at, tags = unpack(key, data, secret=self._secret)
             if expires_at is not None and expires_at <= self.clock():

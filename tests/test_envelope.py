@@ -17,6 +17,7 @@ from hydracache_sync._envelope import (
     pack,
     trusted_negative,
     unpack,
+    unpack_plain,
 )
 
 SECRET = b"0123456789abcdef-secret"
@@ -115,3 +116,36 @@ class TestPlainShortcut:
         assert frozenset({"t"}) == unpack("k", tagged).tags
         with pytest.raises(CorruptEnvelope, match="tag"):
             unpack("k", tagged[:14])
+
+
+@given(
+    body=st.binary(max_size=64),
+    expires_at=st.one_of(st.none(), st.floats(min_value=1.0, max_value=4e9)),
+)
+def test_unpack_plain_agrees_with_unpack(body: bytes, expires_at: float | None) -> None:
+    """The remote hit's shortcut reads the common form exactly as unpack does."""
+    data = pack("k", body, flags=0, expires_at=expires_at, tags=())
+    full = unpack("k", data)
+    assert (full.expires_at, full.body) == unpack_plain(data)
+
+
+@given(data=st.binary(max_size=40))
+def test_unpack_plain_takes_only_the_common_form(data: bytes) -> None:
+    """Any other bytes (flags, tags, signed, short, foreign) are left to unpack."""
+    plain = unpack_plain(data)
+    if plain is not None:
+        full = unpack("k", data)
+        assert (0, frozenset()) == (full.flags, full.tags)
+        assert (full.expires_at, full.body) == plain
+
+
+def test_unpack_plain_refuses_flags_tags_and_signatures() -> None:
+    """Negative, tagged and signed envelopes never take the shortcut."""
+    forms = [
+        pack("k", b"", flags=F_NEGATIVE, expires_at=None, tags=()),
+        pack("k", b"\x01", flags=0, expires_at=None, tags=("t",)),
+        pack("k", b"\x01", flags=F_GZIP, expires_at=None, tags=()),
+        pack("k", b"\x01", flags=0, expires_at=None, tags=(), secret=SECRET),
+        b"\xc8\x01\x00",
+    ]
+    assert [None] * len(forms) == [unpack_plain(data) for data in forms]

@@ -67,3 +67,24 @@ def test_body_over_the_bound_is_stored_plain() -> None:
     assert data is not None
     assert 0 == data[2] & F_GZIP
     assert value == HydraCache(shared=shared).get("k")
+
+
+def test_hostile_body_in_the_common_form_is_a_counted_miss() -> None:
+    """A well-framed unsigned envelope around foreign bytes (a pickle, trailing
+    bytes, truncated CBOR) is a miss counting one decode error each; an expired
+    one is a plain miss."""
+    shared = MemoryTier()
+    bodies = [b"\x80\x04\x95\x05\x00K\x01.", b"\x01\x01", b"\x82\x01", b""]
+    for index, body in enumerate(bodies):
+        shared.set(
+            f"k{index}",
+            pack(f"k{index}", body, flags=0, expires_at=None, tags=()),
+            None,
+            (),
+        )
+    shared.set("old", pack("old", b"\x01", flags=0, expires_at=1.0, tags=()), None, ())
+    cache = HydraCache(shared=shared)
+    assert ["miss"] * 5 == [
+        cache.get(key, "miss") for key in ("k0", "k1", "k2", "k3", "old")
+    ]
+    assert len(bodies) == cache.stats().decode_errors

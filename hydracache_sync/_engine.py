@@ -468,17 +468,14 @@ class Engine(AtomicVerbs):
         self._coherence.stop()
         with self._lock:
             self._store.clear()
-        for remote in self._remotes:
-            remote.guard.close()  # delivers queued invalidations, or logs them
+        for remote in self._remotes:  # queued invalidations first, then stores
+            remote.guard.close()
         for remote in self._remotes:
             remote.store.close()
 
     @property
     def closed(self) -> bool:
-        """Whether :meth:`close` was called.
-
-        .. versionadded:: 0.2
-        """
+        """Whether :meth:`close` was called (new in 0.2)."""
         return self._closed
 
     def _ensure_open(self) -> None:

@@ -403,7 +403,7 @@ class TestLocalWildcards:
         assert keys - expected == set(store.entries)
         for key in list(store.entries):
             store.delete(key)
-        assert ({}, {}) == (store._dir_keys, store._dir_children)
+        assert store.prefix_index.empty
 
     @pytest.mark.parametrize("key", ["a[b]", "a?", "a%", "a_b", "a\\b", "[ab]"])
     def test_metacharacters_are_literal(self, cache: HydraCache, key: str) -> None:
@@ -424,28 +424,28 @@ class TestLocalWildcards:
         live = set(store.entries)
         assert len(live) < 400
         assert {k for k in live if k.startswith("u:3:")} == set(
-            store._keys_with_prefix("u:3:")
+            store.keys_with_prefix("u:3:")
         )
         assert 0 < store.invalidate_pattern("u:3:*")
         store.clear()
-        assert ({}, {}) == (store._dir_keys, store._dir_children)
+        assert store.prefix_index.empty
 
     def test_index_is_built_by_the_first_prefix_invalidation(self) -> None:
         """Writes do no index work until a prefix is invalidated; then it is exact."""
         store = LocalStore(max_bytes=60_000)
         for n in range(400):
             store.put(f"u:{n % 7}:i:{n}", n, 10, None)
-        assert ({}, {}) == (store._dir_keys, store._dir_children)
+        assert store.prefix_index.empty
         assert 0 < store.invalidate_pattern("u:3:*")
         for n in range(400, 800):
             store.put(f"u:{n % 7}:i:{n}", n, 10, None)
         live = set(store.entries)
         for directory in ("u:2:", "u:3:"):
             expected = {k for k in live if k.startswith(directory)}
-            assert expected == set(store._keys_with_prefix(directory))
+            assert expected == set(store.keys_with_prefix(directory))
         for key in list(store.entries):
             store.delete(key)
-        assert ({}, {}) == (store._dir_keys, store._dir_children)
+        assert store.prefix_index.empty
 
     def test_overwrite_and_oversize_keep_the_index(self) -> None:
         """Overwriting keeps a key indexed once; an oversize overwrite unindexes it."""
@@ -453,10 +453,10 @@ class TestLocalWildcards:
         assert 0 == store.invalidate_pattern("x:*")  # builds the index
         store.put("a:b", 1, 1, None)
         store.put("a:b", 2, 1, None)
-        assert ["a:b"] == store._keys_with_prefix("a:")
+        assert ["a:b"] == store.keys_with_prefix("a:")
         assert not store.put("a:b", 3, 1000, None)
-        assert [] == store._keys_with_prefix("a:")
-        assert ({}, {}) == (store._dir_keys, store._dir_children)
+        assert [] == store.keys_with_prefix("a:")
+        assert store.prefix_index.empty
 
     def test_prefix_lookup_visits_only_matching_directories(self) -> None:
         """Partial segments use the directory's children, not every key."""
@@ -467,7 +467,7 @@ class TestLocalWildcards:
         store.put("users:4", 1, 1, None)
         store.put("users:45", 1, 1, None)
         expected = {k for k in store.entries if k.startswith("users:4")}
-        assert expected == set(store._keys_with_prefix("users:4"))
+        assert expected == set(store.keys_with_prefix("users:4"))
         assert 11 == len(expected)
 
 

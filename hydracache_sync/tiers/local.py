@@ -35,13 +35,14 @@ import heapq
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .._types import UNSET, Unset
 from .._units import parse_size
 from ..errors import ConfigError
 from ._policy import Policy
+from ._prefixindex import PrefixIndex
 from .base import wildcard_regex
 
 __all__ = ["ENTRY_OVERHEAD", "TAG_OVERHEAD", "TTL_OVERHEAD", "LocalEntry", "LocalStore"]
@@ -154,15 +155,10 @@ class LocalStore:
         self.lock: threading.RLock = threading.RLock()
         self._policy: Policy[LocalEntry] = Policy(self.max_bytes)
         self._tags: dict[str, set[str]] = {}
-        # The pattern index (see the module docstring). Directory -> its keys,
-        # and directory -> its child directories; a lone member is stored as
-        # the bare str (a set only from the second one on), which halves the
-        # index for one-key dirs. The root (keys without ':') is ``None``.
-        self._dir_keys: dict[str | None, str | set[str]] = {}
-        self._dir_children: dict[str | None, str | set[str]] = {}
-        # Built by the first prefix invalidation, kept from then on: a cache
-        # that never invalidates by prefix never pays for it on writes.
-        self._indexed = False
+        # The pattern index (``_prefixindex.py``), built by the first prefix
+        # invalidation and kept from then on: a cache that never invalidates
+        # by prefix never pays for it on writes.
+        self._prefixes = PrefixIndex()
         # (stale_until, key): the key, not the entry, so that an evicted
         # entry's value is not kept alive by the heap until compaction.
         self._deadlines: list[tuple[float, str]] = []
@@ -185,8 +181,7 @@ class LocalStore:
         """
         self.entries.clear()
         self._tags.clear()
-        self._dir_keys.clear()
-        self._dir_children.clear()
+        self._prefixes.clear()
         self._deadlines.clear()
         self._bytes = 0
 
@@ -284,8 +279,8 @@ class LocalStore:
                 # An overwrite re-enters through the window, keeping its mark.
                 self._remove(old, unindex=False)  # the key stays indexed
             if size > self.max_entry_size:
-                if old is not None and self._indexed:
-                    self._unindex(key)
+                if old is not None and self._prefixes.built:
+                    self._prefixes.discard(key)
                 self._listener.oversize()
                 return False
             now = self.timer()
@@ -299,8 +294,8 @@ class LocalStore:
                 self._purge_expired(now)
             self.entries[key] = entry
             evicted = self._policy.add(entry)
-            if old is None and self._indexed:
-                self._index(key)
+            if old is None and self._prefixes.built:
+                self._prefixes.add(key)
             for tag in tags:
                 self._tags.setdefault(tag, set()).add(key)
             if ttl is not None:
@@ -349,7 +344,7 @@ class LocalStore:
             if star == 0:
                 candidates: list[str] = list(self.entries)
             else:
-                candidates = self._keys_with_prefix(pattern[:star])
+                candidates = self.keys_with_prefix(pattern[:star])
             if star == len(pattern) - 1:  # "prefix*": every candidate matches
                 doomed = [self.entries[key] for key in candidates]
             else:
@@ -367,8 +362,7 @@ class LocalStore:
             self.entries.clear()
             self._policy.clear()
             self._tags.clear()
-            self._dir_keys.clear()
-            self._dir_children.clear()
+            self._prefixes.clear()
             self._deadlines.clear()
             return count
 
@@ -376,6 +370,16 @@ class LocalStore:
         """Remove every expired entry now; return the count."""
         with self.lock:
             return self._purge_expired(self.timer())
+
+    @property
+    def prefix_index(self) -> PrefixIndex:
+        """The wildcard index (for tests: ``prefix_index.empty``)."""
+        return self._prefixes
+
+    def keys_with_prefix(self, prefix: str) -> list[str]:
+        """Return every key starting with ``prefix`` (non-empty), via the index."""
+        with self.lock:
+            return self._prefixes.keys_with_prefix(prefix, self.entries)
 
     # -- internals (lock held) -------------------------------------------------
 
@@ -387,99 +391,14 @@ class LocalStore:
         """Remove an entry the policy no longer holds from the dict and indexes."""
         key = entry.key
         del self.entries[key]
-        if unindex and self._indexed:
-            self._unindex(key)
+        if unindex and self._prefixes.built:
+            self._prefixes.discard(key)
         for tag in entry.tags:
             keys = self._tags.get(tag)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
                     del self._tags[tag]
-
-    # -- the pattern index (lock held) ---------------------------------------------
-
-    def _index(self, key: str) -> None:
-        # Inlined (no helper calls): this runs on every set of a new key.
-        cut = key.rfind(":")
-        directory = key[:cut] if cut >= 0 else None
-        members = self._dir_keys.get(directory)
-        if members is None:
-            self._dir_keys[directory] = key
-            if directory is not None and directory not in self._dir_children:
-                self._link(directory)
-        elif members.__class__ is str:
-            self._dir_keys[directory] = {members, key}
-        else:
-            members.add(key)  # type: ignore[union-attr]
-
-    def _link(self, directory: str | None) -> None:
-        """Record a new directory under its parents, up to a known one."""
-        while directory is not None:
-            cut = directory.rfind(":")
-            parent = directory[:cut] if cut >= 0 else None
-            known = (
-                parent is None
-                or parent in self._dir_children
-                or parent in self._dir_keys
-            )
-            _add(self._dir_children, parent, directory)
-            if known:
-                return
-            directory = parent
-
-    def _unindex(self, key: str) -> None:
-        # Inlined like _index: runs for every removal (delete, expiry, eviction).
-        cut = key.rfind(":")
-        directory = key[:cut] if cut >= 0 else None
-        members = self._dir_keys.get(directory)
-        if members is None:
-            return
-        if members.__class__ is str:
-            if members != key:
-                return
-        else:
-            members.discard(key)  # type: ignore[union-attr]
-            if members:
-                return
-        del self._dir_keys[directory]
-        if directory is not None and directory not in self._dir_children:
-            self._unlink(directory)
-
-    def _unlink(self, directory: str) -> None:
-        """Forget a directory left with no keys and no children, and empty parents."""
-        current: str | None = directory
-        while current is not None:
-            cut = current.rfind(":")
-            parent = current[:cut] if cut >= 0 else None
-            if not _discard(self._dir_children, parent, current):
-                return  # the parent still has other children
-            if parent in self._dir_keys:
-                return  # the parent still has keys
-            current = parent
-
-    def _keys_with_prefix(self, prefix: str) -> list[str]:
-        """Return every key starting with ``prefix`` (non-empty), via the index."""
-        if not self._indexed:
-            self._indexed = True
-            for key in self.entries:
-                self._index(key)
-        cut = prefix.rfind(":")
-        directory = prefix[:cut] if cut >= 0 else None
-        partial = prefix[cut + 1 :]  # the unfinished last segment (may be "")
-        found = [
-            key for key in _members(self._dir_keys, directory) if key.startswith(prefix)
-        ]
-        skip = 0 if directory is None else len(directory) + 1
-        stack = [
-            child
-            for child in _members(self._dir_children, directory)
-            if child.startswith(partial, skip)
-        ]
-        while stack:
-            current = stack.pop()
-            found.extend(_members(self._dir_keys, current))
-            stack.extend(_members(self._dir_children, current))
-        return found
 
     def _purge_expired(self, now: float) -> int:
         deadlines = self._deadlines
@@ -520,48 +439,3 @@ class LocalStore:
             self._listener.evicted(evicted)
         if expired:
             self._listener.expired(expired)
-
-
-# -- str-or-set multimap helpers for the pattern index -------------------------------
-
-
-def _add(
-    mapping: dict[str | None, str | set[str]], name: str | None, member: str
-) -> None:
-    current = mapping.get(name)
-    if current is None:
-        mapping[name] = member
-    elif isinstance(current, str):
-        if current != member:
-            mapping[name] = {current, member}
-    else:
-        current.add(member)
-
-
-def _discard(
-    mapping: dict[str | None, str | set[str]], name: str | None, member: str
-) -> bool:
-    """Remove ``member``; return True when ``name`` is left with no members."""
-    current = mapping.get(name)
-    if current is None:
-        return False
-    if isinstance(current, str):
-        if current != member:
-            return False
-    else:
-        current.discard(member)
-        if current:
-            return False
-    del mapping[name]
-    return True
-
-
-def _members(
-    mapping: dict[str | None, str | set[str]], name: str | None
-) -> Iterable[str]:
-    current = mapping.get(name)
-    if current is None:
-        return ()
-    if isinstance(current, str):
-        return (current,)
-    return current

@@ -157,7 +157,7 @@ class StoreMachine(RuleBasedStateMachine):
             assert expected == {
                 k for k in store.entries if k in set(store._tags.get(tag, ()))
             }
-        assert set(store.entries) == set(store._keys_with_prefix("d"))
+        assert set(store.entries) == set(store.keys_with_prefix("d"))
 
 
 TestStoreMachine = StoreMachine.TestCase

@@ -35,6 +35,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from ._benchargs import add_common_arguments
 from ._cli_commands import (
     DEFAULT_MEMORY_SAMPLE,
     ENV_POSTGRES_DSN,
@@ -153,33 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("demo", "a short tour on the memory default (no server needed)", cmd_demo)
 
     bench = command("bench", "run the benchmarks and print a results table", cmd_bench)
-    bench.add_argument(
-        "--quick", action="store_true", help="fewer, shorter rounds (about 10 s)"
-    )
-    bench.add_argument(
-        "--json", metavar="FILE", help="also write the results as JSON ('-': stdout)"
-    )
-    bench.add_argument(
-        "--redis", metavar="URL", help="add the shared-tier scenarios on this Redis"
-    )
-    bench.add_argument(
-        "--postgres", metavar="DSN", help="add the durable-tier scenarios on this DSN"
-    )
-    bench.add_argument(
-        "--progress",
-        dest="progress",
-        action="store_true",
-        default=None,
-        help="force the progress bar (default: only on a terminal)",
-    )
-    bench.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bar"
-    )
-    bench.add_argument(
-        "--check",
-        action="store_true",
-        help="exit 1 when a performance target is missed",
-    )
+    add_common_arguments(bench)
     bench.add_argument(
         "--only",
         metavar="NAMES",

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
+from .._benchargs import add_common_arguments
 from ..errors import ConfigError
 from . import FAMILIES, Family, family
 from .display import print_report
@@ -38,37 +39,6 @@ _UNREACHABLE: dict[str, Callable[[str], str | None]] = {
     "redis": redis_unreachable,
     "postgres": postgres_unreachable,
 }
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options every benchmark module shares (``--quick``, ``--json``, ...)."""
-    parser.add_argument(
-        "--quick", action="store_true", help="fewer, shorter rounds (~10 s)"
-    )
-    parser.add_argument(
-        "--json", metavar="FILE", help="also write the results as JSON ('-': stdout)"
-    )
-    parser.add_argument(
-        "--progress",
-        dest="progress",
-        action="store_true",
-        default=None,
-        help="force the progress bar (default: only on a terminal)",
-    )
-    parser.add_argument(
-        "--no-progress", dest="progress", action="store_false", help="no progress bar"
-    )
-    parser.add_argument(
-        "--check",
-        action="store_true",
-        help="exit with status 1 when a target is missed",
-    )
-    parser.add_argument(
-        "--redis", metavar="URL", help="Redis URL for the shared-tier benchmarks"
-    )
-    parser.add_argument(
-        "--postgres", metavar="DSN", help="Postgres DSN for the durable-tier benchmarks"
-    )
 
 
 def bench_main(

@@ -439,6 +439,7 @@ class Engine(AtomicVerbs):
 
     def stats(self) -> CacheStats:
         """Return an immutable snapshot of the counters."""
+        self._store.settle()  # staged promoted copies: evictions counted now
         return self._counters.snapshot(
             self._timings.snapshot(), self._load_timings.row("loader", "load")
         )

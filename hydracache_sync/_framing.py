@@ -68,7 +68,6 @@ class Found(NamedTuple):
     value: Any
     expires_at: float | None  # wall-clock
     tags: frozenset[str]
-    size: int  # estimated memory, for the local tier's budget
     data: bytes  # the envelope, as it may be copied into faster tiers
     position: int  # the tier's position (1: the first remote tier)
 
@@ -170,20 +169,20 @@ class Framing:
             except ValueError:
                 self._counters.add(DECODE_ERRORS)
                 return None
-            return Found(value, expires_at, _NO_TAGS, measure(value), data, position)
+            return Found(value, expires_at, _NO_TAGS, data, position)
         try:
             body, flags, expires_at, tags = unpack(key, data, secret=self._secret)
             if expires_at is not None and expires_at <= self.clock():
                 return None
             if flags & F_NEGATIVE:
-                return Found(None, expires_at, tags, 0, data, position)
+                return Found(None, expires_at, tags, data, position)
             if flags & F_GZIP:
                 body = decompress(body, self._max_decompressed)
             value = self.codec.decode(body)
         except (CorruptEnvelope, ValueError):
             self._counters.add(DECODE_ERRORS)
             return None
-        return Found(value, expires_at, tags, measure(value), data, position)
+        return Found(value, expires_at, tags, data, position)
 
     def _native_negative(
         self, key: str, stored: NativeNegative, trusted: bool, position: int
@@ -203,4 +202,4 @@ class Framing:
             return None
         tags = frozenset(stored.tags)
         data = pack(key, b"", flags=F_NEGATIVE, expires_at=expires_at, tags=tags)
-        return Found(None, expires_at, tags, 0, data, position)
+        return Found(None, expires_at, tags, data, position)

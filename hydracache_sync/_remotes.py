@@ -256,8 +256,9 @@ class Promotion:
         """Copy one remote hit into the faster tiers (see :meth:`promote_many`).
 
         A hit from the first remote tier (nothing faster to copy it into but
-        the local tier) costs one short critical section: the local put,
-        replacing any expired copy in place, with no purge sweep.
+        the local tier) costs one short critical section: the local copy is
+        staged (``LocalStore.stage``: one dict write, replacing any expired
+        copy in place), sized and admitted later with others in one batch.
         """
         if found.position > 1:
             self.promote_many([(key, found)], still_valid, grace)
@@ -271,9 +272,7 @@ class Promotion:
                 ttl = remaining
         with self._lock:
             if self._may_copy_locally() and still_valid():
-                self._store.put(
-                    key, found.value, found.size, ttl, found.tags, grace, purge=False
-                )
+                self._store.stage(key, found.value, ttl, found.tags, grace)
                 self._counters.add(S.PROMOTIONS)
 
     def promote_many(
@@ -318,18 +317,9 @@ class Promotion:
         with self._lock:
             valid = self._may_copy_locally() and still_valid()
             if valid:
-                put = self._store.put
+                stage = self._store.stage
                 for key, found, remaining in live:
-                    ttl = bounded(remaining, bound)
-                    put(
-                        key,
-                        found.value,
-                        found.size,
-                        ttl,
-                        found.tags,
-                        grace,
-                        purge=False,
-                    )
+                    stage(key, found.value, bounded(remaining, bound), found.tags, grace)
                 copies = sum(len(keys) for _, keys in promoted)
                 self._counters.add(S.PROMOTIONS, len(live) + copies)
         if not valid:

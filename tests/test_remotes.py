@@ -12,6 +12,7 @@ import pytest
 
 from hydracache_sync import Cost, HydraCache, LocalStore, TierTTLs
 from hydracache_sync.testing import FakeClock, MemoryTier
+from hydracache_sync.tiers.local import STAGE_LIMIT
 
 
 @pytest.fixture(name="clock")
@@ -45,16 +46,30 @@ class TestLocalPeek:
         assert None is store.lookup("k")  # lookup expires it
         assert [] == list(store.entries)
 
-    def test_put_without_purge_leaves_expired_entries(self, clock: FakeClock) -> None:
-        """purge=False skips the sweep; the next default put sweeps them."""
+    def test_stage_defers_sizing_purge_and_admission(self, clock: FakeClock) -> None:
+        """A staged copy is readable at once; the next write sizes and admits it."""
         store = LocalStore(timer=clock)
         for n in range(5):
             store.put(f"old{n}", n, 10, 1.0)
         clock.advance(2)
-        store.put("new", 1, 10, 1.0, purge=False)
-        assert 6 == len(store)
+        with store.lock:
+            store.stage("new", [1, 2, 3], 1.0)
+        assert [1, 2, 3] == store.peek("new").value  # type: ignore[union-attr]
+        assert 6 == len(store.entries)  # no purge sweep yet
+        assert 0 == store.entries["new"].size  # not sized yet
         store.put("newer", 1, 10, 1.0)
         assert ["new", "newer"] == sorted(store.entries)
+        assert store.entries["new"].size > 0
+
+    def test_stage_limit_settles_a_batch(self, clock: FakeClock) -> None:
+        """The STAGE_LIMIT-th staged copy sizes and admits the whole batch."""
+        store = LocalStore(timer=clock)
+        with store.lock:
+            for n in range(STAGE_LIMIT - 1):
+                store.stage(f"k{n}", n, None)
+            assert 0 == store.entries["k0"].size
+            store.stage("last", "x", None)
+            assert all(entry.size > 0 for entry in store.entries.values())
 
 
 class TestSingleRead:

@@ -41,6 +41,7 @@ from typing import Any
 from .._types import UNSET, Unset
 from .._units import parse_size
 from ..errors import ConfigError
+from .._sizing import measure
 from ._policy import Policy
 from ._prefixindex import PrefixIndex
 from .base import wildcard_regex
@@ -59,6 +60,9 @@ ENTRY_OVERHEAD = 520
 TTL_OVERHEAD = 250
 #: Bytes charged per tag of an entry (its slot in the tag's key set).
 TAG_OVERHEAD = 64
+#: Promoted copies that may wait to be sized and admitted (``LocalStore.stage``).
+STAGE_LIMIT = 32
+_STAGED = -1  # LocalEntry.queue of a staged entry: not in the policy yet
 
 
 class LocalEntry:
@@ -164,6 +168,8 @@ class LocalStore:
         self._deadlines: list[tuple[float, str]] = []
         self._listener: Any = _NullListener()
         self._bound = False
+        # Promoted copies readable but not yet sized, indexed or admitted.
+        self._staged: list[LocalEntry] = []
 
     def bind(self, lock: threading.RLock, listener: Any) -> None:
         """Share the owning cache's lock and report events to it (once)."""
@@ -180,22 +186,31 @@ class LocalStore:
         nothing here takes it (the cache makes it anew).
         """
         self.entries.clear()
+        self._staged.clear()
         self._tags.clear()
         self._prefixes.clear()
         self._deadlines.clear()
-        self._bytes = 0
 
     @property
     def size(self) -> int:
-        """The estimated bytes currently held."""
+        """The estimated bytes currently held (staged copies settled first)."""
+        self.settle()
         return self._policy.weight
 
     @property
     def policy(self) -> Policy[LocalEntry]:
         """The eviction policy (for tests and benchmarks: queue sizes, sketch)."""
+        self.settle()
         return self._policy
 
+    def settle(self) -> None:
+        """Size and admit the staged promoted copies now (see :meth:`stage`)."""
+        if self._staged:
+            with self.lock:
+                self._drain()
+
     def __len__(self) -> int:
+        self.settle()
         return len(self.entries)
 
     def __iter__(self) -> Iterator[str]:
@@ -241,6 +256,8 @@ class LocalStore:
 
     def _expire(self, entry: LocalEntry) -> None:
         with self.lock:
+            if self._staged:
+                self._drain()
             if self.entries.get(entry.key) is entry:
                 self._remove(entry)
                 self._listener.expired(1)
@@ -255,15 +272,12 @@ class LocalStore:
         ttl: float | None,
         tags: frozenset[str] = frozenset(),
         grace: float = 0.0,
-        *,
-        purge: bool = True,
     ) -> bool:
         """Store ``value``; return False (after dropping any old entry) if oversize.
 
         ``ttl`` is the fresh lifetime; ``grace`` more seconds keep the entry
-        servable as stale (``LocalEntry.stale_until``). ``purge=False`` skips
-        the sweep of expired entries (a promotion on the read path leaves it
-        to the next write; eviction still makes room).
+        servable as stale (``LocalEntry.stale_until``). Staged copies are
+        admitted first; expired entries are purged.
         """
         # sys.getsizeof costs ~200 ns: an ASCII str is a 49-byte header + 1 a char.
         size += (
@@ -274,6 +288,8 @@ class LocalStore:
         if tags:
             size += TAG_OVERHEAD * len(tags)
         with self.lock:
+            if self._staged:
+                self._drain()
             old = self.entries.get(key)
             if old is not None:
                 # An overwrite re-enters through the window, keeping its mark.
@@ -290,7 +306,7 @@ class LocalStore:
             if old is not None:
                 entry.visited = old.visited
             deadlines = self._deadlines
-            if purge and deadlines and deadlines[0][0] <= now:
+            if deadlines and deadlines[0][0] <= now:
                 self._purge_expired(now)
             self.entries[key] = entry
             evicted = self._policy.add(entry)
@@ -306,9 +322,48 @@ class LocalStore:
                 self._forget_evicted(evicted, now)
             return True
 
+    def stage(
+        self,
+        key: str,
+        value: Any,
+        ttl: float | None,
+        tags: frozenset[str] = frozenset(),
+        grace: float = 0.0,
+    ) -> None:
+        """Keep a promoted copy of a remote hit now; size and admit it later.
+
+        The lock must be held by the caller. The copy is readable at once, but
+        its sizing (a walk of the value), its indexes and the policy's
+        admission and eviction wait for the next write, or for the
+        ``STAGE_LIMIT``-th staged copy, and then run for all of them in one
+        pass: a remote hit pays one dict write after its round trip, where
+        Python code runs slowly (its caches are cold), and the batch runs
+        warm. Until then at most ``STAGE_LIMIT`` copies are outside
+        ``max_bytes``; ``size``, ``len()`` and ``policy`` settle them first.
+        """
+        entries = self.entries
+        old = entries.get(key)
+        if old is not None and old.queue != _STAGED:
+            # The old copy (often an expired one) leaves the policy now; its
+            # key stays in the pattern index for the new copy.
+            self._policy.remove(old)
+            self._untag(old)
+        expires_at = _INF if ttl is None else self.timer() + ttl
+        entry = LocalEntry(key, value, expires_at, 0, tags, expires_at + grace)
+        entry.queue = _STAGED
+        if old is not None:
+            entry.visited = old.visited
+        entries[key] = entry
+        staged = self._staged
+        staged.append(entry)
+        if len(staged) >= STAGE_LIMIT:
+            self._drain()
+
     def delete(self, key: str) -> bool:
         """Remove ``key``; tell whether a live entry was there."""
         with self.lock:
+            if self._staged:
+                self._drain()
             entry = self.entries.get(key)
             if entry is None:
                 return False
@@ -318,6 +373,8 @@ class LocalStore:
     def invalidate_tag(self, tag: str) -> int:
         """Remove every entry carrying ``tag``; return the count."""
         with self.lock:
+            if self._staged:
+                self._drain()
             keys = self._tags.get(tag)
             if not keys:
                 return 0
@@ -335,6 +392,8 @@ class LocalStore:
         """
         star = pattern.find("*")
         with self.lock:
+            if self._staged:
+                self._drain()
             if star < 0:  # no wildcard: one literal key
                 entry = self.entries.get(pattern)
                 if entry is None:
@@ -360,6 +419,7 @@ class LocalStore:
         with self.lock:
             count = len(self.entries)
             self.entries.clear()
+            self._staged.clear()
             self._policy.clear()
             self._tags.clear()
             self._prefixes.clear()
@@ -369,6 +429,8 @@ class LocalStore:
     def purge_expired(self) -> int:
         """Remove every expired entry now; return the count."""
         with self.lock:
+            if self._staged:
+                self._drain()
             return self._purge_expired(self.timer())
 
     @property
@@ -379,6 +441,8 @@ class LocalStore:
     def keys_with_prefix(self, prefix: str) -> list[str]:
         """Return every key starting with ``prefix`` (non-empty), via the index."""
         with self.lock:
+            if self._staged:
+                self._drain()
             return self._prefixes.keys_with_prefix(prefix, self.entries)
 
     # -- internals (lock held) -------------------------------------------------
@@ -393,12 +457,56 @@ class LocalStore:
         del self.entries[key]
         if unindex and self._prefixes.built:
             self._prefixes.discard(key)
+        if entry.tags:
+            self._untag(entry)
+
+    def _untag(self, entry: LocalEntry) -> None:
+        key = entry.key
         for tag in entry.tags:
             keys = self._tags.get(tag)
             if keys is not None:
                 keys.discard(key)
                 if not keys:
                     del self._tags[tag]
+
+    def _drain(self) -> None:
+        """Size, index and admit every staged copy still current, in one pass."""
+        staged, self._staged = self._staged, []
+        entries, prefixes = self.entries, self._prefixes
+        now = self.timer()
+        evicted: list[LocalEntry] = []
+        for entry in staged:
+            key = entry.key
+            if entries.get(key) is not entry:
+                continue  # replaced by a later copy (staged too)
+            size = (
+                measure(entry.value)
+                + (49 + len(key) if key.isascii() else sys.getsizeof(key))
+                + ENTRY_OVERHEAD
+            )
+            if entry.expires_at != _INF:
+                size += TTL_OVERHEAD
+            tags = entry.tags
+            if tags:
+                size += TAG_OVERHEAD * len(tags)
+            if size > self.max_entry_size:
+                del entries[key]
+                if prefixes.built:
+                    prefixes.discard(key)
+                self._listener.oversize()
+                continue
+            entry.size = size
+            if prefixes.built:
+                prefixes.add(key)
+            for tag in tags:
+                self._tags.setdefault(tag, set()).add(key)
+            if entry.expires_at != _INF:
+                heapq.heappush(self._deadlines, (entry.stale_until, key))
+            evicted.extend(self._policy.add(entry))
+        if len(self._deadlines) > 2 * len(entries) + 1024:
+            self._compact_deadlines()
+        if evicted:
+            self._forget_evicted(evicted, now)
 
     def _purge_expired(self, now: float) -> int:
         deadlines = self._deadlines

@@ -1,8 +1,7 @@
 """The engine: every public cache operation, over the local and remote tiers.
 
-``HydraCache`` (``_cache.py``) is this engine plus the ways to view it
-(namespaces, typed views, structured keys); the views (``_views.py``) are
-derived from the operations defined here, so each is written once.
+``HydraCache`` (``_cache.py``) is this engine plus the ways to view it; the
+views (``_views.py``) are derived from the operations defined here.
 
 Reads go local -> shared -> durable, writes go through to the base tier, and
 invalidations reach every tier and (through ``_coherence``) other processes.

@@ -319,7 +319,8 @@ class Promotion:
             if valid:
                 stage = self._store.stage
                 for key, found, remaining in live:
-                    stage(key, found.value, bounded(remaining, bound), found.tags, grace)
+                    ttl = bounded(remaining, bound)
+                    stage(key, found.value, ttl, found.tags, grace)
                 copies = sum(len(keys) for _, keys in promoted)
                 self._counters.add(S.PROMOTIONS, len(live) + copies)
         if not valid:

@@ -38,85 +38,33 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from .._sizing import measure
 from .._types import UNSET, Unset
 from .._units import parse_size
 from ..errors import ConfigError
-from .._sizing import measure
+from ._entry import (
+    ENTRY_OVERHEAD,
+    STAGE_LIMIT,
+    STAGED,
+    TAG_OVERHEAD,
+    TTL_OVERHEAD,
+    LocalEntry,
+    NullListener,
+)
 from ._policy import Policy
 from ._prefixindex import PrefixIndex
 from .base import wildcard_regex
 
-__all__ = ["ENTRY_OVERHEAD", "TAG_OVERHEAD", "TTL_OVERHEAD", "LocalEntry", "LocalStore"]
+__all__ = [
+    "ENTRY_OVERHEAD",
+    "STAGE_LIMIT",
+    "TAG_OVERHEAD",
+    "TTL_OVERHEAD",
+    "LocalEntry",
+    "LocalStore",
+]
 
 _INF = float("inf")
-
-#: Bytes charged per entry beyond its key and value: the LocalEntry object,
-#: its slots in the entry dict and in the policy's queue, and the pattern
-#: index's slot (measured with tracemalloc on CPython 3.11, rounded up).
-ENTRY_OVERHEAD = 520
-#: Bytes charged more per entry with a TTL: its deadline floats and its items
-#: in the deadline heap (the live one, and up to one of an evicted entry's
-#: until the heap is compacted).
-TTL_OVERHEAD = 250
-#: Bytes charged per tag of an entry (its slot in the tag's key set).
-TAG_OVERHEAD = 64
-#: Promoted copies that may wait to be sized and admitted (``LocalStore.stage``).
-STAGE_LIMIT = 32
-_STAGED = -1  # LocalEntry.queue of a staged entry: not in the policy yet
-
-
-class LocalEntry:
-    """One stored value with its deadlines, size and tags.
-
-    ``expires_at`` is the *fresh* deadline the hit path checks; ``stale_until``
-    (never earlier) is when the entry is really gone. Between the two it may be
-    served by ``get_or_load`` while one background refresh runs
-    (stale-while-revalidate, early refresh).
-    """
-
-    __slots__ = (
-        "expires_at",
-        "freq",
-        "key",
-        "queue",
-        "size",
-        "stale_until",
-        "tags",
-        "value",
-        "visited",
-    )
-
-    def __init__(
-        self,
-        key: str,
-        value: Any,
-        expires_at: float,
-        size: int,
-        tags: frozenset[str],
-        stale_until: float | None = None,
-    ) -> None:
-        self.key = key
-        self.value = value
-        self.expires_at = expires_at
-        self.stale_until = expires_at if stale_until is None else stale_until
-        self.size = size
-        self.tags = tags
-        self.visited = False
-        self.queue = 0  # the policy's queue and the key's estimated frequency
-        self.freq = 0  # (both kept by the policy under the write lock)
-
-
-class _NullListener:
-    """Default event sink until a cache binds the store."""
-
-    def evicted(self, count: int) -> None:
-        """Entries were evicted for space."""
-
-    def expired(self, count: int) -> None:
-        """Expired entries were purged."""
-
-    def oversize(self) -> None:
-        """An entry was too large to store."""
 
 
 class LocalStore:
@@ -166,7 +114,7 @@ class LocalStore:
         # (stale_until, key): the key, not the entry, so that an evicted
         # entry's value is not kept alive by the heap until compaction.
         self._deadlines: list[tuple[float, str]] = []
-        self._listener: Any = _NullListener()
+        self._listener: Any = NullListener()
         self._bound = False
         # Promoted copies readable but not yet sized, indexed or admitted.
         self._staged: list[LocalEntry] = []
@@ -343,14 +291,14 @@ class LocalStore:
         """
         entries = self.entries
         old = entries.get(key)
-        if old is not None and old.queue != _STAGED:
+        if old is not None and old.queue != STAGED:
             # The old copy (often an expired one) leaves the policy now; its
             # key stays in the pattern index for the new copy.
             self._policy.remove(old)
             self._untag(old)
         expires_at = _INF if ttl is None else self.timer() + ttl
         entry = LocalEntry(key, value, expires_at, 0, tags, expires_at + grace)
-        entry.queue = _STAGED
+        entry.queue = STAGED
         if old is not None:
             entry.visited = old.visited
         entries[key] = entry

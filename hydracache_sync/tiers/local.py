@@ -32,7 +32,6 @@ A pattern starting with ``*`` still scans every key.
 from __future__ import annotations
 
 import heapq
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -50,6 +49,7 @@ from ._entry import (
     TTL_OVERHEAD,
     LocalEntry,
     NullListener,
+    charge,
 )
 from ._policy import Policy
 from ._prefixindex import PrefixIndex
@@ -227,14 +227,7 @@ class LocalStore:
         servable as stale (``LocalEntry.stale_until``). Staged copies are
         admitted first; expired entries are purged.
         """
-        # sys.getsizeof costs ~200 ns: an ASCII str is a 49-byte header + 1 a char.
-        size += (
-            49 + len(key) if key.isascii() else sys.getsizeof(key)
-        ) + ENTRY_OVERHEAD
-        if ttl is not None:
-            size += TTL_OVERHEAD
-        if tags:
-            size += TAG_OVERHEAD * len(tags)
+        size += charge(key, ttl is not None, tags)
         with self.lock:
             if self._staged:
                 self._drain()
@@ -427,16 +420,8 @@ class LocalStore:
             key = entry.key
             if entries.get(key) is not entry:
                 continue  # replaced by a later copy (staged too)
-            size = (
-                measure(entry.value)
-                + (49 + len(key) if key.isascii() else sys.getsizeof(key))
-                + ENTRY_OVERHEAD
-            )
-            if entry.expires_at != _INF:
-                size += TTL_OVERHEAD
             tags = entry.tags
-            if tags:
-                size += TAG_OVERHEAD * len(tags)
+            size = measure(entry.value) + charge(key, entry.expires_at != _INF, tags)
             if size > self.max_entry_size:
                 del entries[key]
                 if prefixes.built:

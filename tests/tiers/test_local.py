@@ -138,10 +138,13 @@ class StoreMachine(RuleBasedStateMachine):
             store.delete(key)
             settled = events.oversize + events.evicted + events.expired - count
             self.removed += before - len(store.entries) - settled
+            assert key not in store.entries
         elif then == "tag":
             self.removed += store.invalidate_tag(TAGS[0])
+            assert not [e for e in store.entries.values() if TAGS[0] in e.tags]
         elif then == "pattern":
             self.removed += store.invalidate_pattern("d1:*")
+            assert not [key for key in store.entries if key.startswith("d1:")]
         elif then == "purge":
             store.purge_expired()
 
@@ -278,6 +281,48 @@ class TestThreads:
         assert threads * per_thread == len(store) + events.evicted
         assert store.size <= store.max_bytes
         assert sum(e.size for e in store.entries.values()) == store.size
+
+    def test_staged_copies_under_threads_keep_exact_counts(self) -> None:
+        """Stagers, writers, readers and tag invalidations: the books balance."""
+        store = LocalStore(max_bytes=150_000)
+        events = _bound(store)
+        threads, per_thread = 6, 1_500
+        barrier = threading.Barrier(threads)
+        errors: list[BaseException] = []
+        dropped = [0] * threads  # entries each thread's invalidations removed
+
+        def work(number: int) -> None:
+            try:
+                barrier.wait()
+                for n in range(per_thread):
+                    key = f"t{number}:k{n}"
+                    tags = frozenset({f"g{n % 5}"})
+                    if number % 2:
+                        with store.lock:
+                            store.stage(key, [number, n], None, tags)
+                    else:
+                        store.put(key, [number, n], 100, None, tags)
+                    entry = store.lookup(f"t{number}:k{n // 2}")
+                    assert entry is None or entry.value == [number, n // 2]
+                    if n % 97 == 0:
+                        dropped[number] += store.invalidate_tag(f"g{number}")
+            except BaseException as exc:
+                errors.append(exc)
+
+        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert [] == errors
+        store.settle()
+        assert threads * per_thread == (
+            len(store.entries) + events.evicted + events.expired + sum(dropped)
+        )
+        assert 0 == events.oversize
+        assert store.size <= store.max_bytes
+        assert sum(e.size for e in store.entries.values()) == store.size
+        assert len(store.entries) == sum(store.policy.queue_sizes())
 
 
 _FILL = textwrap.dedent(

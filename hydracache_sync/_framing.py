@@ -11,6 +11,7 @@ miss that is counted, never an exception.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -70,6 +71,11 @@ class Found(NamedTuple):
     tags: frozenset[str]
     data: bytes  # the envelope, as it may be copied into faster tiers
     position: int  # the tier's position (1: the first remote tier)
+
+
+# Builds a Found from a tuple in C: NamedTuple's own __new__ is a Python call
+# (0.6 us here, a fifth of a decode).
+_found = functools.partial(tuple.__new__, Found)
 
 
 class Framing:
@@ -169,20 +175,20 @@ class Framing:
             except ValueError:
                 self._counters.add(DECODE_ERRORS)
                 return None
-            return Found(value, expires_at, _NO_TAGS, data, position)
+            return _found((value, expires_at, _NO_TAGS, data, position))
         try:
             body, flags, expires_at, tags = unpack(key, data, secret=self._secret)
             if expires_at is not None and expires_at <= self.clock():
                 return None
             if flags & F_NEGATIVE:
-                return Found(None, expires_at, tags, data, position)
+                return _found((None, expires_at, tags, data, position))
             if flags & F_GZIP:
                 body = decompress(body, self._max_decompressed)
             value = self.codec.decode(body)
         except (CorruptEnvelope, ValueError):
             self._counters.add(DECODE_ERRORS)
             return None
-        return Found(value, expires_at, tags, data, position)
+        return _found((value, expires_at, tags, data, position))
 
     def _native_negative(
         self, key: str, stored: NativeNegative, trusted: bool, position: int
@@ -202,4 +208,4 @@ class Framing:
             return None
         tags = frozenset(stored.tags)
         data = pack(key, b"", flags=F_NEGATIVE, expires_at=expires_at, tags=tags)
-        return Found(None, expires_at, tags, data, position)
+        return _found((None, expires_at, tags, data, position))

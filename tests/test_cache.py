@@ -27,6 +27,7 @@ from hydracache_sync import (
     Uncached,
     hydra_cache,
 )
+from hydracache_sync._codec import _END, CborCodec
 from hydracache_sync.testing import FakeClock
 
 
@@ -259,6 +260,35 @@ class TestCodec:
         decoded = cache.codec.decode(cache.codec.encode(value))
         assert value == decoded
         assert type(value) is type(decoded)
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        value=st.recursive(
+            st.none() | st.integers() | st.text(max_size=5) | st.binary(max_size=5),
+            lambda inner: st.lists(inner, max_size=3)
+            | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+            max_leaves=8,
+        ),
+        cut=st.integers(1, 40),
+        extra=st.binary(min_size=1, max_size=12),
+    )
+    def test_only_exactly_one_item_decodes(
+        self, value: Any, cut: int, extra: bytes
+    ) -> None:
+        """Truncated bytes, or an item followed by anything, are refused.
+
+        The one exception is by construction: an item followed by the codec's
+        9-byte end marker itself reads as the item (``_codec._END``).
+        """
+        codec = CborCodec()
+        data = codec.encode(value)
+        assert value == codec.decode(data)
+        if cut < len(data):
+            with pytest.raises(ValueError):
+                codec.decode(data[:cut])
+        if not extra.startswith(_END[: len(extra)]):
+            with pytest.raises(ValueError):
+                codec.decode(data + extra)
 
     def test_unencodable_value_raises_and_stores_nothing(
         self, cache: HydraCache

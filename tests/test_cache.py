@@ -265,8 +265,10 @@ class TestCodec:
     @given(
         value=st.recursive(
             st.none() | st.integers() | st.text(max_size=5) | st.binary(max_size=5),
-            lambda inner: st.lists(inner, max_size=3)
-            | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+            ),
             max_leaves=8,
         ),
         cut=st.integers(1, 40),

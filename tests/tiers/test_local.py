@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -251,33 +252,42 @@ class TestBudget:
         assert ref() is None
 
 
+def _in_threads(work: Callable[[int], None], threads: int) -> None:
+    """Run ``work(0..threads-1)`` in threads started together; re-raise a failure."""
+    barrier = threading.Barrier(threads)
+    errors: list[BaseException] = []
+
+    def run(number: int) -> None:
+        try:
+            barrier.wait()
+            work(number)
+        except BaseException as exc:
+            errors.append(exc)
+
+    workers = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert [] == errors
+
+
 class TestThreads:
     def test_concurrent_writers_and_readers_keep_exact_counts(self) -> None:
         """8 threads writing and reading: every entry is resident or evicted, once."""
         store = LocalStore(max_bytes=200_000)
         events = _bound(store)
         threads, per_thread = 8, 2_000
-        barrier = threading.Barrier(threads)
-        errors: list[BaseException] = []
 
         def work(number: int) -> None:
-            try:
-                barrier.wait()
-                for n in range(per_thread):
-                    key = f"t{number}:k{n}"
-                    store.put(key, n, 200, None)
-                    for back in (n, n // 2, n // 7):
-                        entry = store.lookup(f"t{number}:k{back}")
-                        assert entry is None or entry.value == back
-            except BaseException as exc:
-                errors.append(exc)
+            for n in range(per_thread):
+                key = f"t{number}:k{n}"
+                store.put(key, n, 200, None)
+                for back in (n, n // 2, n // 7):
+                    entry = store.lookup(f"t{number}:k{back}")
+                    assert entry is None or entry.value == back
 
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert [] == errors
+        _in_threads(work, threads)
         assert threads * per_thread == len(store) + events.evicted
         assert store.size <= store.max_bytes
         assert sum(e.size for e in store.entries.values()) == store.size
@@ -287,34 +297,23 @@ class TestThreads:
         store = LocalStore(max_bytes=150_000)
         events = _bound(store)
         threads, per_thread = 6, 1_500
-        barrier = threading.Barrier(threads)
-        errors: list[BaseException] = []
         dropped = [0] * threads  # entries each thread's invalidations removed
 
         def work(number: int) -> None:
-            try:
-                barrier.wait()
-                for n in range(per_thread):
-                    key = f"t{number}:k{n}"
-                    tags = frozenset({f"g{n % 5}"})
-                    if number % 2:
-                        with store.lock:
-                            store.stage(key, [number, n], None, tags)
-                    else:
-                        store.put(key, [number, n], 100, None, tags)
-                    entry = store.lookup(f"t{number}:k{n // 2}")
-                    assert entry is None or entry.value == [number, n // 2]
-                    if n % 97 == 0:
-                        dropped[number] += store.invalidate_tag(f"g{number}")
-            except BaseException as exc:
-                errors.append(exc)
+            for n in range(per_thread):
+                key = f"t{number}:k{n}"
+                tags = frozenset({f"g{n % 5}"})
+                if number % 2:
+                    with store.lock:
+                        store.stage(key, [number, n], None, tags)
+                else:
+                    store.put(key, [number, n], 100, None, tags)
+                entry = store.lookup(f"t{number}:k{n // 2}")
+                assert entry is None or entry.value == [number, n // 2]
+                if n % 97 == 0:
+                    dropped[number] += store.invalidate_tag(f"g{number}")
 
-        workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        assert [] == errors
+        _in_threads(work, threads)
         store.settle()
         assert threads * per_thread == (
             len(store.entries) + events.evicted + events.expired + sum(dropped)

@@ -200,6 +200,36 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
+def _fill_after_fork(cache: HydraCache, conn: Connection) -> None:
+    """The forked child: write past the full local tier's budget, report."""
+    try:
+        for n in range(300):
+            cache.set(f"child:{n}", "w" * 200)
+        store = cache.local_store
+        conn.send(("ok", len(store), store.size, sum(store.policy.queue_sizes())))
+    except BaseException as exc:  # report it: the parent asserts
+        conn.send(("error", repr(exc), 0, 0))
+
+
+def test_forked_child_writes_into_a_full_local_tier() -> None:
+    """A tier full in the parent is empty in the child, and evicts normally there."""
+    cache = HydraCache.local(max_bytes=40_000)
+    for n in range(300):
+        cache.set(f"parent:{n}", "v" * 200)
+    assert cache.stats().evictions > 0  # the parent's tier is full
+    context = multiprocessing.get_context("fork")
+    parent_end, child_end = context.Pipe()
+    child = context.Process(target=_fill_after_fork, args=(cache, child_end))
+    child.start()
+    assert parent_end.poll(30)
+    outcome, entries, size, queued = parent_end.recv()
+    child.join(10)
+    assert "ok" == outcome, entries
+    assert entries == queued  # the policy holds exactly the child's entries
+    assert 0 < size <= 40_000
+    assert 0 < entries < 300
+
+
 def test_gunicorn_preload_workers_see_each_others_invalidations(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> None:

@@ -135,6 +135,7 @@ class LocalStore:
         """
         self.entries.clear()
         self._staged.clear()
+        self._policy.clear()  # its queues held the parent's entries
         self._tags.clear()
         self._prefixes.clear()
         self._deadlines.clear()

@@ -54,10 +54,11 @@ def plain_size(value: object, depth: int = 0) -> int:
         return 33 + len(value)  # type: ignore[arg-type]
     if depth > _MAX_DEPTH:
         return -1
+    items: Any
     if kind is dict:
         count = len(value)  # type: ignore[arg-type]
         total = (224 if count else 64) if count <= 5 else getsizeof(value)
-        for key, item in value.items():  # type: ignore[attr-defined]
+        for key in value:  # type: ignore[attr-defined]
             kind = key.__class__
             if kind is str:
                 total += 49 + len(key) if key.isascii() else getsizeof(key)
@@ -67,36 +68,27 @@ def plain_size(value: object, depth: int = 0) -> int:
                 return -1
             else:
                 total += plain_size(key)
-            kind = item.__class__
-            if kind is str:
-                total += 49 + len(item) if item.isascii() else getsizeof(item)
-            elif kind is int:
-                total += 32
-            elif kind is bool or item is None:
-                pass
-            else:
-                size = plain_size(item, depth + 1)
-                if size < 0:
-                    return -1
-                total += size
-        return total
-    if kind is list:
+        items = value.values()  # type: ignore[attr-defined]
+    elif kind is list:
         total = 56 + 9 * len(value)  # type: ignore[arg-type]
-        for item in value:  # type: ignore[attr-defined]
-            kind = item.__class__
-            if kind is str:
-                total += 49 + len(item) if item.isascii() else getsizeof(item)
-            elif kind is int:
-                total += 32
-            elif kind is bool or item is None:
-                pass
-            else:
-                size = plain_size(item, depth + 1)
-                if size < 0:
-                    return -1
-                total += size
-        return total
-    return -1
+        items = value
+    else:
+        return -1
+    # A dict's values and a list's items: one loop for both.
+    for item in items:
+        kind = item.__class__
+        if kind is str:
+            total += 49 + len(item) if item.isascii() else getsizeof(item)
+        elif kind is int:
+            total += 32
+        elif kind is bool or item is None:
+            pass
+        else:
+            size = plain_size(item, depth + 1)
+            if size < 0:
+                return -1
+            total += size
+    return total
 
 
 def measure(value: object) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
@@ -18,6 +17,7 @@ from .processes import LOADER_CHILD, VISIBILITY_CHILD, Child
 from .report import Count, GroupResult, Report, Row, Target
 from .servers import (
     RedisSandbox,
+    close_all,
     closing,
     resolve_redis_url,
     tier_settings,
@@ -193,9 +193,7 @@ def coherence_report(
     finally:
         for child in children:
             child.close()
-        for item in reversed(closers):
-            with contextlib.suppress(Exception):
-                item.close()
+        close_all(closers)
         left = sandbox.remove()
 
     def latency_row(name: str, seconds: Sequence[float]) -> Row:

@@ -31,6 +31,7 @@ from .servers import (
     TIER_NAMES,
     TIER_OPS,
     PostgresSandbox,
+    close_all,
     closing,
     hits_note,
     resolve_postgres_dsn,
@@ -277,10 +278,7 @@ def postgres_report(
             c.stats().tier_errors for c in closers if isinstance(c, HydraCache)
         )
     finally:
-        for item in reversed(closers):  # caches before the pools they borrow
-            close = getattr(item, "closeall", None) or item.close
-            with contextlib.suppress(Exception):
-                close()
+        close_all(closers)  # caches before the pools they borrow
         dropped = sandbox.drop()
 
     by_name = {g.name: g for g in groups}

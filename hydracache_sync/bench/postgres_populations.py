@@ -9,7 +9,6 @@ connection.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -26,7 +25,7 @@ from .redis_populations import (
     remote_keys,
 )
 from .report import Report
-from .servers import PostgresSandbox, resolve_postgres_dsn
+from .servers import PostgresSandbox, close_all, resolve_postgres_dsn
 
 __all__ = ["postgres_population_report"]
 
@@ -97,9 +96,7 @@ def postgres_population_report(
         finally:
             bar.close()
     finally:
-        for item in reversed(closers):
-            with contextlib.suppress(Exception):
-                item.close()
+        close_all(closers)
         dropped = sandbox.drop()
     report = Report(
         title=population_title("durable tier on Postgres", quick, settings.rounds),

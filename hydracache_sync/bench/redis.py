@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 import platform
@@ -20,6 +19,7 @@ from .servers import (
     TIER_NAMES,
     TIER_OPS,
     RedisSandbox,
+    close_all,
     closing,
     hits_note,
     resolve_redis_url,
@@ -200,9 +200,7 @@ def redis_report(
             bar.close()
         reader_stats = reader.stats()
     finally:
-        for item in reversed(caches):
-            with contextlib.suppress(Exception):
-                item.close()
+        close_all(caches)
         left = sandbox.remove()
 
     by_name = {g.name: g for g in groups}

@@ -9,7 +9,6 @@ raw ``MGET`` of the same 100 keys, on the store's own client.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import platform
 import time
@@ -21,7 +20,7 @@ from .harness import Body, Harness
 from .local import VALUE
 from .populations import CHUNK, batches, population_settings, shuffled, walk
 from .report import GroupResult, Report, Target
-from .servers import GONE, RedisSandbox, resolve_redis_url
+from .servers import GONE, RedisSandbox, close_all, resolve_redis_url
 
 __all__ = [
     "EVICTING",
@@ -201,9 +200,7 @@ def redis_population_report(
             bar.close()
         local_hits = sum(r.stats().local_hits for r in reader_list)
     finally:
-        for item in reversed(closers):
-            with contextlib.suppress(Exception):
-                item.close()
+        close_all(closers)
         left = sandbox.remove()
     report = Report(
         title=population_title("shared tier on Redis", quick, settings.rounds),

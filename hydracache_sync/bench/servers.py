@@ -10,6 +10,7 @@ neither.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "TIER_OPS",
     "PostgresSandbox",
     "RedisSandbox",
+    "close_all",
     "closing",
     "first_line",
     "hits_note",
@@ -186,6 +188,15 @@ def wait_listening(cache: Any, timeout: float = 5.0) -> None:
 def closing(caches: list[Any], cache: Any) -> Any:
     caches.append(cache)
     return cache
+
+
+def close_all(closers: list[Any]) -> None:
+    """Close what a family opened, last first (caches before the pools they
+    borrow), ignoring errors; a psycopg2 pool is closed with ``closeall``."""
+    for item in reversed(closers):
+        close = getattr(item, "closeall", None) or item.close
+        with contextlib.suppress(Exception):
+            close()
 
 
 def hits_note(stats: Any, counter: str) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_common_arguments"]
+__all__ = ["add_common_arguments", "add_selection_arguments"]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,4 +39,21 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--postgres", metavar="DSN", help="add the durable-tier scenarios on this DSN"
+    )
+
+
+def add_selection_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--only`` and ``--plot`` (the runners' own, beyond the modules')."""
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        help="comma-separated scenario families to run instead of the default "
+        "ones (local, and redis/postgres/coherence when given a server); "
+        "e.g. 'local,redis'",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        help="also write DIR/hitratio.png: hit ratio against capacity per trace "
+        "(needs matplotlib: the bench extra)",
     )

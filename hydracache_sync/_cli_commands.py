@@ -134,23 +134,14 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     # The benchmarks live in a subpackage imported only here (rich: bench extra).
     try:
-        from .bench.runner import run
+        from .bench.runner import run_from_args
     except MissingDependencyError:
         raise
     except ImportError as exc:
         raise CommandError(
             f"the benchmarks are not available in this installation: {exc}"
         ) from exc
-    return run(
-        args.quick,
-        args.json,
-        args.progress,
-        check=args.check,
-        redis_url=args.redis,
-        postgres_dsn=args.postgres,
-        only=args.only.split(",") if args.only else None,
-        plot=args.plot,
-    )
+    return run_from_args(args)
 
 
 def cmd_invalidate_tag(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from ._benchargs import add_common_arguments
+from ._benchargs import add_common_arguments, add_selection_arguments
 from ._cli_commands import (
     DEFAULT_MEMORY_SAMPLE,
     ENV_POSTGRES_DSN,
@@ -155,19 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = command("bench", "run the benchmarks and print a results table", cmd_bench)
     add_common_arguments(bench)
-    bench.add_argument(
-        "--only",
-        metavar="NAMES",
-        help="comma-separated scenario families to run instead of the default "
-        "ones (local, and redis/postgres/coherence when given a server); "
-        "e.g. 'local,redis'",
-    )
-    bench.add_argument(
-        "--plot",
-        metavar="DIR",
-        help="also write DIR/hitratio.png: hit ratio against capacity per trace "
-        "(needs matplotlib: the bench extra)",
-    )
+    add_selection_arguments(bench)
 
     command(
         "schema",

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from .._benchargs import add_common_arguments
+from .._benchargs import add_common_arguments, add_selection_arguments
 from ..errors import ConfigError
 from . import FAMILIES, Family, family
 from .display import print_report
@@ -28,6 +28,7 @@ __all__ = [
     "report_function",
     "run",
     "run_family",
+    "run_from_args",
     "select",
 ]
 
@@ -196,6 +197,24 @@ def run(
     return 1 if failed or missed else 0
 
 
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run what parsed options (common and selection arguments) ask for.
+
+    Raises:
+        ConfigError: ``--only`` names an unknown family.
+    """
+    return run(
+        args.quick,
+        args.json,
+        args.progress,
+        check=args.check,
+        redis_url=args.redis,
+        postgres_dsn=args.postgres,
+        only=args.only.split(",") if args.only else None,
+        plot=args.plot,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks (``python -m hydracache_sync.bench``)."""
     parser = argparse.ArgumentParser(
@@ -203,26 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="hydracache_sync benchmarks (the local tier unless told more)",
     )
     add_common_arguments(parser)
-    parser.add_argument(
-        "--only",
-        metavar="NAMES",
-        help="comma-separated families to run, of: "
-        + ", ".join(f.name for f in FAMILIES),
-    )
-    parser.add_argument(
-        "--plot", metavar="DIR", help="write charts there (hit ratio; matplotlib)"
-    )
+    add_selection_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run(
-            args.quick,
-            args.json,
-            args.progress,
-            check=args.check,
-            redis_url=args.redis,
-            postgres_dsn=args.postgres,
-            only=args.only.split(",") if args.only else None,
-            plot=args.plot,
-        )
+        return run_from_args(args)
     except ConfigError as exc:
         parser.error(str(exc))
